@@ -80,4 +80,5 @@ var (
 	ErrEmptyChain     = errors.New("packet: empty chain")
 	ErrBadKey         = errors.New("packet: unsupported RSA key size")
 	ErrAddressTooLong = errors.New("packet: address longer than 80 bytes")
+	ErrNoAddress      = errors.New("packet: intermediate packet without next-hop address")
 )
