@@ -13,6 +13,12 @@ import (
 	"errors"
 )
 
+// Version is the software version written into the armour's Remailer-Type
+// line and key lines. We write the reference program's own, so that our
+// clients and remailers are not told apart from Mixmaster 3.0.2d by it:
+// receivers only check the "Mixmaster" prefix (§9.1).
+const Version = "3.0.2d"
+
 // Geometry of a packet (§2).
 const (
 	PacketSize     = 20480 // whole packet

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -199,7 +200,12 @@ func TestProcessVectors(t *testing.T) {
 			*packets[dir] = append(*packets[dir], data)
 			all = append(all, data)
 		}
+		// Packet e-mails without a decoded .packet.bin beside them.
 		emls, _ := filepath.Glob(filepath.Join(dir, "input*.eml"))
+		if bins, _ := filepath.Glob(filepath.Join(dir, "00-client-to-*.packet.bin")); len(bins) == 0 {
+			more, _ := filepath.Glob(filepath.Join(dir, "00-client-to-*.eml"))
+			emls = append(emls, more...)
+		}
 		for _, e := range emls {
 			data, err := os.ReadFile(e)
 			if err != nil {
@@ -224,13 +230,15 @@ func TestProcessVectors(t *testing.T) {
 				continue
 			}
 			name := traceRemailer(tr)
+			// Each trace file is one run over the vector's inputs.
+			inputs := slices.Clone(*packets[dir])
 			for i, s := range readTrace(t, tr) {
 				c, ok := s.values["hdr.rsa_ciphertext"]
 				if !ok {
 					continue
 				}
 				sections++
-				pkt := findPacket(packets[dir], all, c)
+				pkt := findPacket(&inputs, all, c)
 				if pkt == nil {
 					t.Errorf("%s section %d: no packet with its RSA ciphertext", tr, i)
 					continue
