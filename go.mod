@@ -12,4 +12,5 @@ require (
 	github.com/miekg/dns v1.1.73 // indirect
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/text v0.40.0 // indirect
 )

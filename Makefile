@@ -1,0 +1,45 @@
+# Build, test, benchmark and fuzz the remailer network. See README.md.
+
+GO        ?= go
+BIN       ?= bin
+FUZZTIME  ?= 10s
+BENCHTIME ?= 2s
+PKGS      := ./...
+
+.PHONY: all build test vet fmt-check bench fuzz demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+# The test command CI runs (.ci/run): formatting, vet, then every test.
+test: fmt-check vet
+	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Benchmarks behind docs/PERFORMANCE.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# A short, bounded run of every fuzz target (FUZZTIME each).
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+# A message through a chain of three remailers, hop by hop (see scripts/demo.sh).
+demo: build
+	@scripts/demo.sh
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,91 @@
+package mailout
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// dir writes each message to its own file in a directory. The file is
+//
+//	X-Envelope-From: <FROM>
+//	X-Envelope-To: <RCPT>        (one line per recipient)
+//	MESSAGE
+//
+// with LF line ends, mode 0600, named by 128 random bits in hex plus ".eml"
+// (never derived from the content or the time). It is written atomically:
+// a temporary file whose name starts with "." is written and synced, then
+// renamed, then the directory is synced; readers should ignore names
+// starting with ".". Every failure is temporary.
+type dir struct {
+	path string
+}
+
+func (d *dir) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	if err := ctx.Err(); err != nil {
+		return classify(ctx, "dir", err)
+	}
+	rcpts, e := checkEnvelope(from, to)
+	if e != nil {
+		return e
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "X-Envelope-From: <%s>\n", from)
+	for _, r := range rcpts {
+		fmt.Fprintf(&buf, "X-Envelope-To: <%s>\n", r)
+	}
+	buf.Write(toLF(msg))
+	if err := writeAtomic(d.path, buf.Bytes()); err != nil {
+		return temporary("dir", "write failed", err)
+	}
+	return nil
+}
+
+func randomName() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// writeAtomic writes data to a new randomly named file in dirPath.
+func writeAtomic(dirPath string, data []byte) (err error) {
+	name, err := randomName()
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dirPath, ".tmp-"+name)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, filepath.Join(dirPath, name+".eml")); err != nil {
+		return err
+	}
+	dh, err := os.Open(dirPath)
+	if err != nil {
+		return err
+	}
+	defer dh.Close()
+	return dh.Sync()
+}

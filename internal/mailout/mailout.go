@@ -1,0 +1,287 @@
+// Package mailout hands a finished e-mail to the outside world: it is how a
+// remailer, the client and the pinger send mail.
+//
+// [New] builds a [Sender] from a spec string:
+//
+//	smtp://HOST[:PORT]    a smarthost (port 25 by default), STARTTLS per Options.StartTLS
+//	smtps://HOST[:PORT]   a smarthost over implicit TLS (port 465 by default), certificate verified
+//	mx                    direct delivery to each recipient domain's MX hosts (RFC 5321 §5)
+//	sendmail:/PATH        pipe to a sendmail-compatible program: PATH -oi -f FROM -- RCPT...
+//	dir:/PATH             one file per message in a directory, written atomically
+//
+// # Errors
+//
+// Every error Send returns is classified by [IsTemporary]: a caller retries a
+// temporary failure later (with backoff) and drops a permanent one; it never
+// sends a bounce. Temporary: SMTP 4xx replies, network errors, timeouts, DNS
+// server failures, TLS that was required but not available or not verified,
+// authentication failures, sendmail exit status 75 (EX_TEMPFAIL) or 71
+// (EX_OSERR), a sendmail that could not be started, any failure to write a
+// dir: file, and cancellation of the context. Permanent: SMTP 5xx replies, a
+// domain that does not exist or has neither MX nor address records (or a null
+// MX, RFC 7505), an invalid address, and any other sendmail exit status.
+//
+// Errors are of type [*Error] or, when recipients of one Send had different
+// outcomes, [*RecipientsError]. Their Error text never contains an address, a
+// host name, an IP address, the server's reply text or any part of the
+// message, so it may be logged; the underlying error, which may contain such
+// things, is reachable with errors.Unwrap / errors.As. This package does not
+// log.
+//
+// # Recipients
+//
+// A remailer normally gives one recipient per Send. When a Send has several,
+// "mx" makes one SMTP transaction per recipient domain, and a recipient may
+// be refused while others are accepted. Send then returns nil only if every
+// recipient was delivered; if the outcome was the same failure for all
+// recipients it returns that [*Error]; otherwise it returns a
+// [*RecipientsError] naming which recipients were delivered and why each
+// other failed, and the caller should retry only [RecipientsError.Temporary].
+//
+// # Message text
+//
+// The message is complete: headers, a blank line, the body, with LF or CRLF
+// line ends. Over SMTP every line end (CRLF, LF, or a lone CR) is sent as CRLF
+// and leading dots are stuffed; to sendmail and into dir: files line ends are
+// LF. Lines are not folded or otherwise changed.
+package mailout
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A Sender delivers one message.
+//
+// from is the envelope sender (the SMTP MAIL FROM, "" for the null sender
+// <>); to are the envelope recipients (at least one); msg is the complete
+// message text. Send is safe for concurrent use. See the package
+// documentation for the errors it returns.
+type Sender interface {
+	Send(ctx context.Context, from string, to []string, msg []byte) error
+}
+
+// StartTLS modes (Options.StartTLS).
+const (
+	// StartTLSOpportunistic uses STARTTLS when the server offers it, without
+	// verifying the certificate (as MTAs do), and sends in plain text when
+	// the server does not offer it. A server that offers STARTTLS but then
+	// fails it is a temporary failure, not a reason to fall back.
+	StartTLSOpportunistic = "opportunistic"
+	// StartTLSRequired requires STARTTLS and a certificate that verifies
+	// (against Options.TLSConfig.RootCAs, or the system roots) for the name
+	// of the host connected to: the smarthost's name, or the MX host name.
+	StartTLSRequired = "required"
+	// StartTLSOff never uses STARTTLS.
+	StartTLSOff = "off"
+)
+
+// DefaultTimeout is used when Options.Timeout is zero.
+const DefaultTimeout = 2 * time.Minute
+
+// Options configures a Sender. The zero value is usable.
+type Options struct {
+	// HeloName is the name given in EHLO/HELO; default os.Hostname(), or
+	// "localhost" if that fails. A remailer should set its public name.
+	HeloName string
+
+	// Username and Password, if Username is set, are sent to a smarthost with
+	// AUTH PLAIN. Credentials go only over TLS: with Username set, "smtp://"
+	// in the default opportunistic mode behaves as StartTLS "required"
+	// (verified), and Send fails (temporarily) rather than send them in
+	// clear, unless AllowInsecureAuth is set.
+	Username, Password string
+	// AllowInsecureAuth allows AUTH without TLS (and keeps the opportunistic
+	// mode as it is when Username is set). Only for a smarthost on a trusted
+	// link such as loopback.
+	AllowInsecureAuth bool
+
+	// StartTLS is StartTLSOpportunistic (the default, ""),
+	// StartTLSRequired or StartTLSOff. It applies to "smtp://" and "mx".
+	StartTLS string
+	// RequireVerifiedTLS lists recipient domains for which "mx" delivery
+	// requires STARTTLS with a certificate verified for the MX host name
+	// (like an MTA-STS "enforce" policy). MX names come from unauthenticated
+	// DNS, so this defends against eavesdroppers and network attackers, not
+	// against forged DNS answers.
+	RequireVerifiedTLS []string
+	// TLSConfig is cloned for every TLS connection (e.g. RootCAs for tests);
+	// ServerName is set to the host connected to, and InsecureSkipVerify is
+	// set in opportunistic mode. nil means default settings.
+	TLSConfig *tls.Config
+
+	// Resolver is the "host:port" of the DNS server "mx" asks; "" uses the
+	// system resolver (net.Resolver).
+	Resolver string
+	// Port is the port "mx" connects to (default 25).
+	Port int
+	// Timeout bounds each connection attempt, each SMTP command, the
+	// message transfer, each DNS query and a sendmail run (default
+	// DefaultTimeout). The context passed to Send bounds the whole Send.
+	Timeout time.Duration
+}
+
+// New returns the Sender described by spec (see the package documentation).
+// It checks spec and opt; it does not connect anywhere. For "dir:" it creates
+// the directory (mode 0700) if it does not exist.
+func New(spec string, opt Options) (Sender, error) {
+	o, err := opt.normalise()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case spec == "mx":
+		return newMX(o), nil
+	case strings.HasPrefix(spec, "smtp://"), strings.HasPrefix(spec, "smtps://"):
+		return newSmarthost(spec, o)
+	case strings.HasPrefix(spec, "sendmail:"):
+		return newSendmail(strings.TrimPrefix(spec, "sendmail:"), o)
+	case strings.HasPrefix(spec, "dir:"):
+		return newDir(strings.TrimPrefix(spec, "dir:"))
+	}
+	return nil, fmt.Errorf("mailout: unknown delivery spec %q (want smtp://HOST:PORT, smtps://HOST:PORT, mx, sendmail:PATH or dir:PATH)", spec)
+}
+
+// options is Options with defaults applied and checked.
+type options struct {
+	Options
+	verifiedDomains map[string]bool // ASCII, lower case
+}
+
+func (opt Options) normalise() (*options, error) {
+	o := &options{Options: opt}
+	if o.HeloName == "" {
+		h, err := os.Hostname()
+		if err != nil || checkHelo(h) != nil {
+			h = "localhost"
+		}
+		o.HeloName = h
+	}
+	if err := checkHelo(o.HeloName); err != nil {
+		return nil, err
+	}
+	switch o.StartTLS {
+	case "":
+		o.StartTLS = StartTLSOpportunistic
+	case StartTLSOpportunistic, StartTLSRequired, StartTLSOff:
+	default:
+		return nil, fmt.Errorf("mailout: StartTLS %q: want %s, %s or %s", o.StartTLS, StartTLSOpportunistic, StartTLSRequired, StartTLSOff)
+	}
+	if o.Timeout < 0 {
+		return nil, fmt.Errorf("mailout: negative Timeout")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Port == 0 {
+		o.Port = 25
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		return nil, fmt.Errorf("mailout: Port %d out of range", o.Port)
+	}
+	if o.Resolver != "" {
+		if _, _, err := net.SplitHostPort(o.Resolver); err != nil {
+			return nil, fmt.Errorf("mailout: Resolver %q: want host:port", o.Resolver)
+		}
+	}
+	if strings.ContainsAny(o.Username+o.Password, "\x00\r\n") {
+		return nil, fmt.Errorf("mailout: Username or Password contains NUL, CR or LF")
+	}
+	o.verifiedDomains = make(map[string]bool)
+	for _, d := range o.RequireVerifiedTLS {
+		a, err := asciiDomain(strings.TrimSuffix(d, "."))
+		if err != nil {
+			return nil, fmt.Errorf("mailout: RequireVerifiedTLS: invalid domain %q", d)
+		}
+		o.verifiedDomains[a] = true
+	}
+	return o, nil
+}
+
+func checkHelo(h string) error {
+	if h == "" || len(h) > 255 || strings.ContainsFunc(h, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return fmt.Errorf("mailout: invalid HeloName %q", h)
+	}
+	return nil
+}
+
+// newSmarthost parses "smtp://HOST[:PORT]" or "smtps://HOST[:PORT]".
+func newSmarthost(spec string, o *options) (Sender, error) {
+	u, err := url.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("mailout: bad smarthost spec: %v", err)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("mailout: smarthost spec must be %s://HOST[:PORT] (credentials go in Options)", u.Scheme)
+	}
+	host := u.Hostname()
+	if host == "" {
+		return nil, fmt.Errorf("mailout: smarthost spec has no host")
+	}
+	implicit := u.Scheme == "smtps"
+	port := u.Port()
+	if port == "" {
+		port = "25"
+		if implicit {
+			port = "465"
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		return nil, fmt.Errorf("mailout: smarthost port %q out of range", port)
+	}
+	s := &smarthost{opt: o, addr: net.JoinHostPort(host, port), host: host}
+	switch {
+	case implicit:
+		s.policy = tlsImplicit
+	case o.StartTLS == StartTLSOff:
+		s.policy = tlsOff
+	case o.StartTLS == StartTLSRequired:
+		s.policy = tlsVerified
+	case o.Username != "" && !o.AllowInsecureAuth:
+		// Never send credentials over a TLS session whose peer is not
+		// authenticated.
+		s.policy = tlsVerified
+	default:
+		s.policy = tlsOpportunistic
+	}
+	return s, nil
+}
+
+func newSendmail(path string, o *options) (Sender, error) {
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("mailout: sendmail path %q is not absolute", path)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("mailout: sendmail: %v", err)
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("mailout: sendmail %q is not an executable file", path)
+	}
+	return &sendmail{path: path, timeout: o.Timeout}, nil
+}
+
+func newDir(path string) (Sender, error) {
+	if path == "" {
+		return nil, fmt.Errorf("mailout: dir: empty path")
+	}
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("mailout: dir: %v", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("mailout: dir: %v", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("mailout: dir: %q is not a directory", path)
+	}
+	return &dir{path: path}, nil
+}

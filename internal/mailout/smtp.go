@@ -1,0 +1,322 @@
+package mailout
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// tlsPolicy is how one SMTP connection uses TLS.
+type tlsPolicy int
+
+const (
+	tlsOff           tlsPolicy = iota // never STARTTLS
+	tlsOpportunistic                  // STARTTLS if offered, certificate not verified
+	tlsVerified                       // STARTTLS required, certificate verified
+	tlsImplicit                       // TLS from the first byte, certificate verified
+)
+
+// maxPreambleBytes bounds what is read from the server before go-smtp takes
+// over (greeting, EHLO reply, STARTTLS reply).
+const maxPreambleBytes = 64 << 10
+
+// quitTimeout bounds the wait for the reply to QUIT after a transaction.
+const quitTimeout = 5 * time.Second
+
+// tlsConfig returns the TLS configuration for a connection to host.
+func (o *options) tlsConfig(host string, verify bool) *tls.Config {
+	cfg := &tls.Config{}
+	if o.TLSConfig != nil {
+		cfg = o.TLSConfig.Clone()
+	}
+	cfg.ServerName = host
+	if !verify {
+		cfg.InsecureSkipVerify = true
+	}
+	return cfg
+}
+
+// session is one SMTP connection, after EHLO.
+type session struct {
+	raw  net.Conn
+	c    *smtp.Client
+	tls  bool
+	stop func() bool // stops the context watcher
+}
+
+func (s *session) close() {
+	s.stop()
+	if s.c != nil {
+		s.c.Close()
+	}
+	s.raw.Close()
+}
+
+// prefixConn is a net.Conn whose reads come from r (a prefix, then the
+// connection itself). It lets go-smtp take over a connection on which this
+// package already read the greeting and perhaps negotiated TLS: r starts
+// with a stand-in greeting.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// handoff gives nc to go-smtp; buffered are bytes already read past the
+// greeting.
+func handoff(nc net.Conn, buffered []byte, timeout time.Duration) *smtp.Client {
+	prefix := append([]byte("220 mailout\r\n"), buffered...)
+	c := smtp.NewClient(&prefixConn{Conn: nc, r: io.MultiReader(bytes.NewReader(prefix), nc)})
+	c.CommandTimeout = timeout
+	c.SubmissionTimeout = timeout
+	return c
+}
+
+// toSMTPError converts a reply error of net/textproto as go-smtp does.
+func toSMTPError(err error) error {
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return &smtp.SMTPError{Code: te.Code, Message: te.Msg}
+	}
+	return err
+}
+
+// dial connects to addr, reads the greeting, negotiates TLS per policy
+// (verifying the certificate for host where the policy says so) and says
+// EHLO.
+func dial(ctx context.Context, o *options, addr, host string, policy tlsPolicy) (*session, *Error) {
+	if err := ctx.Err(); err != nil {
+		return nil, classify(ctx, "connect", err)
+	}
+	d := net.Dialer{Timeout: o.Timeout}
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, classify(ctx, "connect", err)
+	}
+	s := &session{raw: raw, stop: context.AfterFunc(ctx, func() { raw.Close() })}
+	fail := func(e *Error) (*session, *Error) {
+		s.close()
+		return nil, e
+	}
+
+	var nc net.Conn = raw
+	if policy == tlsImplicit {
+		tc := tls.Client(raw, o.tlsConfig(host, true))
+		raw.SetDeadline(time.Now().Add(o.Timeout))
+		if err := tc.Handshake(); err != nil {
+			return fail(classify(ctx, "tls", err))
+		}
+		nc, s.tls = tc, true
+	}
+
+	nc.SetDeadline(time.Now().Add(o.Timeout))
+	br := bufio.NewReader(io.LimitReader(nc, maxPreambleBytes))
+	tp := textproto.NewReader(br)
+	if _, _, err := tp.ReadResponse(220); err != nil {
+		return fail(classify(ctx, "greeting", toSMTPError(err)))
+	}
+
+	if policy == tlsOpportunistic || policy == tlsVerified {
+		offered, e := ehloOffersStartTLS(ctx, nc, tp, o.HeloName)
+		if e != nil {
+			return fail(e)
+		}
+		switch {
+		case offered:
+			if _, err := io.WriteString(nc, "STARTTLS\r\n"); err != nil {
+				return fail(classify(ctx, "tls", err))
+			}
+			if _, _, err := tp.ReadResponse(220); err != nil {
+				e := classify(ctx, "tls", toSMTPError(err))
+				// Offered, then refused: not a reason to go on in clear,
+				// and not a verdict on the message either.
+				e.Temporary, e.reason = true, "STARTTLS refused"
+				return fail(e)
+			}
+			if br.Buffered() > 0 {
+				return fail(temporary("tls", "data received before TLS", nil))
+			}
+			tc := tls.Client(raw, o.tlsConfig(host, policy == tlsVerified))
+			if err := tc.Handshake(); err != nil {
+				return fail(classify(ctx, "tls", err))
+			}
+			nc, s.tls = tc, true
+			br = nil // nothing of the plain-text phase is kept
+		case policy == tlsVerified:
+			return fail(temporary("tls", "STARTTLS required but not offered", nil))
+		}
+	}
+
+	var buffered []byte
+	if br != nil {
+		buffered, _ = br.Peek(br.Buffered())
+	}
+	s.c = handoff(nc, buffered, o.Timeout)
+	nc.SetDeadline(time.Time{})
+	if err := s.c.Hello(o.HeloName); err != nil {
+		return fail(classify(ctx, "ehlo", err))
+	}
+	return s, nil
+}
+
+// ehloOffersStartTLS says EHLO and reports whether the reply lists
+// STARTTLS. A server that does not know EHLO (500, 502) offers nothing.
+func ehloOffersStartTLS(ctx context.Context, nc net.Conn, tp *textproto.Reader, helo string) (bool, *Error) {
+	if _, err := io.WriteString(nc, "EHLO "+helo+"\r\n"); err != nil {
+		return false, classify(ctx, "ehlo", err)
+	}
+	_, msg, err := tp.ReadResponse(250)
+	if err != nil {
+		var te *textproto.Error
+		if errors.As(err, &te) && (te.Code == 500 || te.Code == 502) {
+			return false, nil
+		}
+		return false, classify(ctx, "ehlo", toSMTPError(err))
+	}
+	lines := strings.Split(msg, "\n")
+	for _, l := range lines[1:] {
+		if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], "STARTTLS") {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// auth authenticates with AUTH PLAIN, never in clear unless allowed. Every
+// failure is temporary: a wrong password must not make messages be dropped.
+func (s *session) auth(ctx context.Context, o *options) *Error {
+	if !s.tls && !o.AllowInsecureAuth {
+		return temporary("auth", "refusing to send credentials without TLS", nil)
+	}
+	if !s.c.SupportsAuth(sasl.Plain) {
+		return temporary("auth", "server does not offer AUTH PLAIN", nil)
+	}
+	if err := s.c.Auth(sasl.NewPlainClient("", o.Username, o.Password)); err != nil {
+		e := classify(ctx, "auth", err)
+		e.Temporary, e.reason = true, "authentication failed"
+		return e
+	}
+	return nil
+}
+
+// transact runs one mail transaction: MAIL, RCPT for each of rcpts, DATA.
+// It returns each recipient's outcome (nil = delivered), or txErr for a
+// failure that applies to all of rcpts (nothing was delivered).
+func (s *session) transact(ctx context.Context, timeout time.Duration, from string, rcpts []string, data []byte) (out map[string]*Error, txErr *Error) {
+	c := s.c
+	opts := &smtp.MailOptions{Size: int64(len(data))}
+	if !isASCII(from) || !allASCII(rcpts) {
+		if ok, _ := c.Extension("SMTPUTF8"); !ok {
+			return nil, permanent("mail", "non-ASCII address and no SMTPUTF8", nil)
+		}
+		opts.UTF8 = true
+	}
+	if err := c.Mail(from, opts); err != nil {
+		return nil, classify(ctx, "mail", err)
+	}
+	out = make(map[string]*Error, len(rcpts))
+	var accepted []string
+	for _, r := range rcpts {
+		if err := c.Rcpt(r, nil); err != nil {
+			var se *smtp.SMTPError
+			if errors.As(err, &se) {
+				out[r] = classify(ctx, "rcpt", err)
+				continue
+			}
+			return nil, classify(ctx, "rcpt", err)
+		}
+		accepted = append(accepted, r)
+	}
+	if len(accepted) == 0 {
+		return out, nil
+	}
+	var dataErr *Error
+	if w, err := c.Data(); err != nil {
+		dataErr = classify(ctx, "data", err)
+	} else {
+		s.raw.SetDeadline(time.Now().Add(timeout))
+		if _, err := w.Write(data); err != nil {
+			dataErr = classify(ctx, "data", err)
+		} else if err := w.Close(); err != nil {
+			dataErr = classify(ctx, "data", err)
+		}
+	}
+	for _, r := range accepted {
+		out[r] = dataErr
+	}
+	if dataErr == nil {
+		c.CommandTimeout = min(timeout, quitTimeout)
+		c.Quit()
+	}
+	return out, nil
+}
+
+// deliver makes one SMTP session to addr and one transaction in it. It
+// returns each recipient's outcome, or sessErr for a failure that applies
+// to all of rcpts; early reports that sessErr came before the transaction
+// (connection, TLS, greeting, EHLO, AUTH), when another host may do
+// better.
+func deliver(ctx context.Context, o *options, addr, host string, policy tlsPolicy, doAuth bool,
+	from string, rcpts []string, data []byte) (out map[string]*Error, sessErr *Error, early bool) {
+	s, e := dial(ctx, o, addr, host, policy)
+	if e != nil {
+		return nil, e, true
+	}
+	defer s.close()
+	if doAuth {
+		if e := s.auth(ctx, o); e != nil {
+			return nil, e, true
+		}
+	}
+	out, e = s.transact(ctx, o.Timeout, from, rcpts, data)
+	return out, e, false
+}
+
+// smarthost sends everything to one relay.
+type smarthost struct {
+	opt    *options
+	addr   string // host:port
+	host   string // name the certificate is verified for
+	policy tlsPolicy
+}
+
+func (s *smarthost) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	rcpts, e := checkEnvelope(from, to)
+	if e != nil {
+		return e
+	}
+	out, sessErr, _ := deliver(ctx, s.opt, s.addr, s.host, s.policy, s.opt.Username != "", from, rcpts, toCRLF(msg))
+	if sessErr != nil {
+		return sessErr
+	}
+	return result(rcpts, out)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func allASCII(ss []string) bool {
+	for _, s := range ss {
+		if !isASCII(s) {
+			return false
+		}
+	}
+	return true
+}

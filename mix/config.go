@@ -1,0 +1,333 @@
+package mix
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ConfigFile is the name of the configuration file in a node's directory.
+const ConfigFile = "mixd.conf"
+
+// Config is a node's configuration: one file, mixd.conf, with lines
+// "name = value" and # comments. Every field carries its name, default and
+// documentation in tags; the commented file `mixd init` writes and
+// docs/CONFIG.md are both generated from them, so they cannot drift.
+type Config struct {
+	// Identity.
+	Name    string `conf:"name" doc:"Short remailer name (lowercase, no dots or spaces), as in pubring.mix and type2.list."`
+	Address string `conf:"address" doc:"The remailer's e-mail address: packets and remailer-* requests come here."`
+
+	// Ingress.
+	Listen         string        `conf:"listen" default:"127.0.0.1:2525" doc:"SMTP listener (host:port). Put an MTA in front or bind port 25 with the capability the systemd unit grants."`
+	Hostname       string        `conf:"hostname" default:"localhost" doc:"Host name used in the SMTP greeting and EHLO."`
+	MaxMessageSize int64         `conf:"max_message_size" default:"1048576" doc:"Largest e-mail accepted, in bytes; larger ones get 552. A packet e-mail is about 28 KB."`
+	MaxConnections int           `conf:"max_connections" default:"100" doc:"Concurrent SMTP connections; more are answered 421."`
+	ReadTimeout    time.Duration `conf:"read_timeout" default:"60s" doc:"SMTP read timeout per command."`
+	WriteTimeout   time.Duration `conf:"write_timeout" default:"60s" doc:"SMTP write timeout per reply."`
+	TarpitErrors   int           `conf:"tarpit_errors" default:"3" doc:"After this many rejected commands in one session every further reply is delayed (as Postfix's smtpd_soft_error_limit)."`
+	TarpitDelay    time.Duration `conf:"tarpit_delay" default:"2s" doc:"Delay added per error beyond tarpit_errors."`
+
+	// Egress.
+	Deliver            string        `conf:"deliver" default:"mx" doc:"How mail leaves: smtp://HOST:PORT (smarthost), mx (direct to the recipient's MX), sendmail:PATH (a sendmail-compatible program), dir:PATH (one file per mail, for tests)."`
+	SMTPUser           string        `conf:"smtp_user" doc:"AUTH user for the smarthost (sent only over TLS)."`
+	SMTPPasswordFile   string        `conf:"smtp_password_file" doc:"File holding the smarthost AUTH password."`
+	StartTLS           string        `conf:"starttls" default:"opportunistic" doc:"STARTTLS on delivery: opportunistic, required or off."`
+	DNSResolver        string        `conf:"dns_resolver" doc:"DNS server (host:port) for MX lookups; empty = the system's."`
+	RetryBase          time.Duration `conf:"retry_base" default:"1m" doc:"First retry delay after a temporary delivery failure; doubled per attempt."`
+	RetryMax           time.Duration `conf:"retry_max" default:"1h" doc:"Longest retry delay."`
+	GiveUp             time.Duration `conf:"give_up" default:"120h" doc:"A mail still undelivered this long after it left the pool is dropped and counted (never bounced: a bounce would deanonymise)."`
+	SendConcurrency    int           `conf:"send_concurrency" default:"8" doc:"Deliveries in progress at once."`
+	Precedence         string        `conf:"precedence" doc:"If set, a Precedence: header on every mail sent (e.g. anon)."`
+	ProtocolVersionStr string        `conf:"remailer_version" default:"3.0.2d" doc:"Version written after 'Mixmaster' in packet e-mails and key lines. The reference program's own keeps this node indistinguishable from Mixmaster 3.0.2d."`
+
+	// Processing.
+	Middleman      bool          `conf:"middleman" default:"false" doc:"Middleman: final messages are not delivered but re-sent through a random remailer that delivers (dest.alw lists exceptions)."`
+	ForwardTo      string        `conf:"forward_to" default:"*" doc:"Chain a middleman re-sends final messages through (names or *)."`
+	ReplayExpiry   time.Duration `conf:"replay_expiry" default:"168h" doc:"How long a packet ID is remembered (Mixmaster IDEXP); packets stamped earlier than this are dropped as too old. At least 120h."`
+	ChunkExpiry    time.Duration `conf:"chunk_expiry" default:"168h" doc:"Incomplete chunk sets are deleted after this (PACKETEXP)."`
+	Workers        int           `conf:"workers" default:"0" doc:"Decryption workers; 0 = one per CPU."`
+	News           string        `conf:"news" doc:"Mail-to-news gateway address(es), comma separated; empty = posts are refused."`
+	MaxRecipients  int           `conf:"max_recipients" default:"5" doc:"Final messages with more recipients are dropped (MAXRECIPIENTS)."`
+	SizeLimit      int64         `conf:"size_limit" default:"0" doc:"Final messages larger than this many bytes are dropped; 0 = no limit."`
+	BinFilter      int           `conf:"bin_filter" default:"0" doc:"Binary attachments in final messages: 0 pass, 1 cut, 2 drop the message (BINFILTER)."`
+	MessageID      bool          `conf:"message_id" default:"true" doc:"Add Message-ID: <md5 of body>@domain to final messages (MID)."`
+	AllowedHeaders string        `conf:"allowed_headers" default:"To Cc Bcc Subject In-Reply-To References Newsgroups Followup-To Mime-Version Content-Type Content-Disposition Content-Transfer-Encoding" doc:"Header lines a final message may carry (space separated names, case-insensitive); others are removed before header.blk applies. Empty = only header.blk decides, as in Mixmaster. The default is Debian's filter list: a client-side header cannot leak through."`
+	AnonName       string        `conf:"anon_name" doc:"From: of final messages; default 'Anonymous <address>'."`
+	Complaints     string        `conf:"complaints" doc:"Abuse address named in the disclaimer; default abuse@ the address's domain."`
+
+	// Pool (§12).
+	PoolStrategy string        `conf:"pool_strategy" default:"timed-dynamic" doc:"Mixing strategy: timed-dynamic (Mixmaster's)."`
+	PoolSize     int           `conf:"pool_size" default:"45" doc:"Messages kept in the pool at least (POOLSIZE)."`
+	PoolRate     int           `conf:"pool_rate" default:"65" doc:"Percentage of the pool sent per round at most (RATE)."`
+	PoolInterval time.Duration `conf:"pool_interval" default:"15m" doc:"Time between pool rounds (SENDPOOLTIME)."`
+	InDummy      int           `conf:"in_dummy_percent" default:"10" doc:"Per incoming packet, probability (%) of creating a dummy, repeated while it hits (INDUMMYP, at most 84)."`
+	OutDummy     int           `conf:"out_dummy_percent" default:"90" doc:"Per pool round, probability (%) of creating a dummy, repeated while it hits (OUTDUMMYP, at most 96)."`
+
+	// Keys.
+	PassphraseFile string        `conf:"passphrase_file" default:"passphrase" doc:"File with the passphrase protecting secring.mix and the pool; the environment variable MIXD_PASSPHRASE overrides it."`
+	KeyBits        int           `conf:"key_bits" default:"4096" doc:"Size of keys generated by rotation (1024, 2048, 3072, 4096)."`
+	KeyLifetime    time.Duration `conf:"key_lifetime" default:"4320h" doc:"Validity of a new key (180 days)."`
+	KeyGrace       time.Duration `conf:"key_grace" default:"168h" doc:"An expired key still decrypts packets in flight for this long."`
+
+	// Logging.
+	LogLevel string `conf:"log_level" default:"info" doc:"debug, info, warn or error. info records start/stop, configuration problems, errors and periodic counts; debug adds per-packet reasons for drops, never addresses or IDs."`
+}
+
+type confField struct {
+	name, def, doc string
+	index          int
+}
+
+func confFields() []confField {
+	t := reflect.TypeOf(Config{})
+	var out []confField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		out = append(out, confField{f.Tag.Get("conf"), f.Tag.Get("default"), f.Tag.Get("doc"), i})
+	}
+	return out
+}
+
+// DefaultConfig returns a configuration with every default applied.
+func DefaultConfig() *Config {
+	c := &Config{}
+	v := reflect.ValueOf(c).Elem()
+	for _, f := range confFields() {
+		if f.def != "" {
+			if err := setField(v.Field(f.index), f.def); err != nil {
+				panic(fmt.Sprintf("mix: bad default for %s: %v", f.name, err))
+			}
+		}
+	}
+	return c
+}
+
+func setField(v reflect.Value, s string) error {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := parseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		if v.Type() == reflect.TypeOf(time.Duration(0)) {
+			d, err := parseDuration(s)
+			if err != nil {
+				return err
+			}
+			v.SetInt(int64(d))
+			return nil
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("not a whole number: %q", s)
+		}
+		v.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported type %s", v.Kind())
+	}
+	return nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "y", "yes", "true", "on", "1":
+		return true, nil
+	case "n", "no", "false", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("not a boolean: %q", s)
+}
+
+// parseDuration takes Go durations ("90m", "1h30m") and Mixmaster's day
+// and week units ("7d", "2w").
+func parseDuration(s string) (time.Duration, error) {
+	if n, unit := strings.TrimRight(s, "dw"), strings.TrimLeft(s, "0123456789"); unit == "d" || unit == "w" {
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, fmt.Errorf("not a duration: %q", s)
+		}
+		day := 24 * time.Hour
+		if unit == "w" {
+			day *= 7
+		}
+		return time.Duration(v) * day, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("not a duration: %q", s)
+	}
+	return d, nil
+}
+
+// ParseConfig reads a configuration file's text over the defaults.
+func ParseConfig(data []byte) (*Config, error) {
+	c := DefaultConfig()
+	v := reflect.ValueOf(c).Elem()
+	byName := map[string]confField{}
+	for _, f := range confFields() {
+		byName[f.name] = f
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		name, val, ok := strings.Cut(text, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: expected 'name = value'", line)
+		}
+		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
+		f, ok := byName[name]
+		if !ok {
+			return nil, fmt.Errorf("line %d: unknown option %q", line, name)
+		}
+		if err := setField(v.Field(f.index), val); err != nil {
+			return nil, fmt.Errorf("line %d: %s: %w", line, name, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+// LoadConfig reads dir/mixd.conf.
+func LoadConfig(dir string) (*Config, error) {
+	data, err := os.ReadFile(dir + "/" + ConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	c, err := ParseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s/%s: %w", dir, ConfigFile, err)
+	}
+	return c, nil
+}
+
+// Validate checks values that would make the node unsafe or broken.
+func (c *Config) Validate() error {
+	switch {
+	case c.Name == "" || strings.ContainsAny(c.Name, ". \t"):
+		return fmt.Errorf("name %q: give a short name without dots or spaces", c.Name)
+	case !strings.Contains(c.Address, "@"):
+		return fmt.Errorf("address %q is not an e-mail address", c.Address)
+	case c.MaxMessageSize < 32<<10:
+		return fmt.Errorf("max_message_size %d is below one packet e-mail (32768)", c.MaxMessageSize)
+	case c.PoolStrategy != "timed-dynamic":
+		return fmt.Errorf("pool_strategy %q: known strategies are timed-dynamic", c.PoolStrategy)
+	case c.PoolRate < 1 || c.PoolRate > 100:
+		return fmt.Errorf("pool_rate %d: give 1–100", c.PoolRate)
+	case c.PoolSize < 0 || c.PoolInterval <= 0:
+		return fmt.Errorf("pool_size must be ≥ 0 and pool_interval > 0")
+	case c.InDummy < 0 || c.InDummy > 84 || c.OutDummy < 0 || c.OutDummy > 96:
+		return fmt.Errorf("in_dummy_percent ≤ 84 and out_dummy_percent ≤ 96 (Mixmaster's caps)")
+	case c.ReplayExpiry < 120*time.Hour:
+		return fmt.Errorf("replay_expiry %v: at least 120h, or replayed packets get through", c.ReplayExpiry)
+	case c.StartTLS != "opportunistic" && c.StartTLS != "required" && c.StartTLS != "off":
+		return fmt.Errorf("starttls %q: opportunistic, required or off", c.StartTLS)
+	case c.KeyBits != 1024 && c.KeyBits != 2048 && c.KeyBits != 3072 && c.KeyBits != 4096:
+		return fmt.Errorf("key_bits %d: 1024, 2048, 3072 or 4096", c.KeyBits)
+	case c.MaxRecipients < 1:
+		return fmt.Errorf("max_recipients must be at least 1")
+	}
+	return nil
+}
+
+// Domain is the part of the address after '@'.
+func (c *Config) Domain() string {
+	_, d, _ := strings.Cut(c.Address, "@")
+	return d
+}
+
+// Text renders the configuration as a commented mixd.conf: every option
+// with its documentation, set ones active, defaults commented out.
+func (c *Config) Text() []byte {
+	var b bytes.Buffer
+	b.WriteString("# mixd configuration: 'name = value' lines, # comments.\n")
+	b.WriteString("# Durations take Go units (90s, 15m, 2h) and d (days), w (weeks).\n")
+	b.WriteString("# Commented lines show the default. Reference: docs/CONFIG.md.\n")
+	v := reflect.ValueOf(c).Elem()
+	for _, f := range confFields() {
+		val := formatField(v.Field(f.index))
+		b.WriteString("\n")
+		for _, l := range wrap(f.doc, 76) {
+			b.WriteString("# " + l + "\n")
+		}
+		if val == f.def {
+			fmt.Fprintf(&b, "#%s = %s\n", f.name, val)
+		} else {
+			fmt.Fprintf(&b, "%s = %s\n", f.name, val)
+		}
+	}
+	return b.Bytes()
+}
+
+// ConfigReference is docs/CONFIG.md's option table.
+func ConfigReference() []byte {
+	var b bytes.Buffer
+	b.WriteString("| option | default | meaning |\n|---|---|---|\n")
+	for _, f := range confFields() {
+		def := f.def
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", f.name, def, f.doc)
+	}
+	return b.Bytes()
+}
+
+func formatField(v reflect.Value) string {
+	if v.Type() == reflect.TypeOf(time.Duration(0)) {
+		return formatDuration(time.Duration(v.Int()))
+	}
+	switch v.Kind() {
+	case reflect.Bool:
+		return strconv.FormatBool(v.Bool())
+	case reflect.Int, reflect.Int64:
+		return strconv.FormatInt(v.Int(), 10)
+	}
+	return v.String()
+}
+
+// formatDuration spells a duration the way the tags do: "15m", "168h", "60s".
+func formatDuration(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
+
+func wrap(s string, width int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = w
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return append(lines, line)
+}

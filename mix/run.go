@@ -1,0 +1,292 @@
+package mix
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mixgo/mixgo/internal/mailout"
+	"github.com/mixgo/mixgo/pool"
+)
+
+// worker state of a running node.
+type workState struct {
+	ch       chan pool.ID
+	mu       sync.Mutex
+	inflight map[pool.ID]bool
+	kick     chan struct{} // wakes the sender
+}
+
+// enqueue hands an incoming entry to the decryption workers. When the
+// queue is full the entry simply waits in the store for the next rescan.
+func (n *Node) enqueue(id pool.ID) {
+	w := n.work
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	if w.inflight[id] {
+		w.mu.Unlock()
+		return
+	}
+	w.inflight[id] = true
+	w.mu.Unlock()
+	select {
+	case w.ch <- id:
+	default:
+		w.mu.Lock()
+		delete(w.inflight, id)
+		w.mu.Unlock()
+	}
+}
+
+func (n *Node) kickSender() {
+	if n.work != nil {
+		select {
+		case n.work.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// rescan queues every stored incoming entry (after a restart, or when the
+// queue was full).
+func (n *Node) rescan() {
+	ids, err := n.Store.Incoming()
+	if err != nil {
+		n.Log.Error("listing incoming mail", "err", err)
+		return
+	}
+	for _, id := range ids {
+		n.enqueue(id)
+	}
+}
+
+func (n *Node) worker(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-n.work.ch:
+			err := n.ProcessIncoming(id)
+			if err != nil && !errors.Is(err, errDropped) && !errors.Is(err, pool.ErrNotFound) {
+				n.Log.Error("processing incoming mail", "err", err)
+				var ce *pool.CorruptError
+				if errors.As(err, &ce) {
+					n.Store.DropCorrupt(ce)
+				}
+			}
+			n.work.mu.Lock()
+			delete(n.work.inflight, id)
+			n.work.mu.Unlock()
+		}
+	}
+}
+
+// PoolRound runs one pool round: outgoing dummies (§12.2 step 1), then the
+// mixing strategy moves entries to the outgoing queue.
+func (n *Node) PoolRound() (int, error) {
+	now := n.Clock()
+	if c, err := pool.DummyCount(n.Cfg.OutDummy, n.Rand); err == nil && c > 0 {
+		n.addDummies(c, now)
+	}
+	return n.Store.RunPool(now)
+}
+
+// Run serves SMTP and the control socket, decrypts, mixes and sends until
+// ctx ends. Whatever was accepted and not yet sent stays in the store.
+func (n *Node) Run(ctx context.Context) error {
+	sender, err := n.newSender()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", n.Cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", n.Cfg.Listen, err)
+	}
+	ctl, err := n.listenControl()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.work = &workState{ch: make(chan pool.ID, 4096), inflight: map[pool.ID]bool{}, kick: make(chan struct{}, 1)}
+	workers := n.Cfg.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.worker(ctx) }()
+	}
+	srv := n.newSMTPServer()
+	go func() {
+		if err := srv.Serve(&limitListener{Listener: ln, max: int64(n.Cfg.MaxConnections)}); err != nil && ctx.Err() == nil {
+			n.Log.Error("SMTP server stopped", "err", err)
+			cancel()
+		}
+	}()
+	wg.Add(1)
+	go func() { defer wg.Done(); n.serveControl(ctx, ctl, sender) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); n.sendLoop(ctx, sender) }()
+
+	n.Log.Info("mixd started", "name", n.Cfg.Name, "listen", ln.Addr().String(), "workers", workers,
+		"pool", fmt.Sprintf("%s %d/%d%% every %v", n.Cfg.PoolStrategy, n.Cfg.PoolSize, n.Cfg.PoolRate, n.Cfg.PoolInterval))
+	n.rescan()
+	poolTick := time.NewTicker(n.Cfg.PoolInterval)
+	rescanTick := time.NewTicker(time.Minute)
+	maintTick := time.NewTicker(time.Hour)
+	defer poolTick.Stop()
+	defer rescanTick.Stop()
+	defer maintTick.Stop()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-poolTick.C:
+			if _, err := n.PoolRound(); err != nil {
+				n.Log.Error("pool round", "err", err)
+			}
+			n.kickSender()
+		case <-rescanTick.C:
+			n.rescan()
+		case <-maintTick.C:
+			n.maintenance()
+		}
+	}
+	srv.Close()
+	ctl.Close()
+	wg.Wait()
+	n.logCounts()
+	n.Log.Info("mixd stopped")
+	return nil
+}
+
+// sendLoop delivers due entries when kicked and every few seconds (for
+// retries).
+func (n *Node) sendLoop(ctx context.Context, s mailout.Sender) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.work.kick:
+		}
+		if _, _, err := n.SendDue(ctx, s); err != nil && ctx.Err() == nil {
+			n.Log.Error("sending", "err", err)
+		}
+	}
+}
+
+// maintenance is the hourly housekeeping: keys, expiry, counts.
+func (n *Node) maintenance() {
+	now := n.Clock()
+	n.refreshKeys()
+	if _, err := n.Store.ExpireReplay(now); err != nil {
+		n.Log.Error("expiring the replay log", "err", err)
+	}
+	if _, err := n.Store.ExpireChunks(now); err != nil {
+		n.Log.Error("expiring partial chunks", "err", err)
+	}
+	n.logCounts()
+}
+
+// logCounts writes the event counts at info level: aggregates only.
+func (n *Node) logCounts() {
+	c := n.Counts()
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, c[k])
+	}
+	n.Log.Info("counts", "events", strings.Join(parts, " "))
+}
+
+// Flush runs a pool round (or, with all, moves the whole pool to the
+// outgoing queue) and sends what is due.
+func (n *Node) Flush(ctx context.Context, all bool, s mailout.Sender) (sent, failed int, err error) {
+	if all {
+		if _, err := n.Store.DrainAll(n.Clock()); err != nil {
+			return 0, 0, err
+		}
+	} else if _, err := n.PoolRound(); err != nil {
+		return 0, 0, err
+	}
+	return n.SendDue(ctx, s)
+}
+
+// ProcessAll decrypts every stored incoming entry now (for 'mixd process'
+// without a running daemon).
+func (n *Node) ProcessAll() error {
+	workers := n.Cfg.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+	// A mail with several packets adds one entry per packet: a second pass
+	// takes those.
+	for pass := 0; pass < 2; pass++ {
+		ids, err := n.Store.Incoming()
+		if err != nil {
+			return err
+		}
+		ch := make(chan pool.ID)
+		errs := make(chan error, workers)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for id := range ch {
+					if err := n.ProcessIncoming(id); err != nil && !errors.Is(err, errDropped) {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+	feed:
+		for _, id := range ids {
+			select {
+			case ch <- id:
+			case err := <-errs:
+				errs <- err
+				break feed
+			}
+		}
+		close(ch)
+		wg.Wait()
+		select {
+		case err := <-errs:
+			return err
+		default:
+		}
+	}
+	return nil
+}
+
+// NewSender builds the configured egress (for flush without a daemon).
+func (n *Node) NewSender() (mailout.Sender, error) { return n.newSender() }
+
+// readSecretFile reads a one-line secret.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
