@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 2s
 PKGS      := ./...
 
-.PHONY: all build test vet fmt-check bench fuzz demo clean
+.PHONY: all build test vet fmt-check bench fuzz demo clean docs
 
 all: build
 
@@ -43,3 +43,7 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+# Regenerate the option table of docs/CONFIG.md from the code.
+docs:
+	$(GO) run ./cmd/mixd gendoc docs/CONFIG.md

@@ -45,7 +45,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Reader, io.Writer, io.Writer) error{
 		"init": cmdInit, "key": cmdKey, "run": cmdRun, "process": cmdProcess,
-		"flush": cmdFlush, "pool": cmdPool, "backup": cmdBackup,
+		"flush": cmdFlush, "pool": cmdPool, "backup": cmdBackup, "gendoc": cmdGendoc,
 	}
 	switch args[0] {
 	case "version", "--version":

@@ -270,6 +270,13 @@ func (z *zone) add(t *testing.T, rr string) {
 	z.rrs[name] = append(z.rrs[name], r)
 }
 
+// fail makes the server answer SERVFAIL for name (FQDN).
+func (z *zone) fail(name string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.servfail[name] = true
+}
+
 func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)

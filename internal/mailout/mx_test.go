@@ -168,7 +168,7 @@ func TestMXDNSFailures(t *testing.T) {
 	e.z.add(t, "badmx.test. 300 IN MX 10 missing.badmx.test.")
 	e.z.add(t, "badmx.test. 300 IN A 127.0.0.1")
 	e.z.add(t, "broken.test. 300 IN A 127.0.0.1")
-	e.z.servfail["broken.test."] = true
+	e.z.fail("broken.test.")
 	cases := []struct {
 		rcpt string
 		temp bool
