@@ -37,9 +37,10 @@ fuzz:
 	  done; \
 	done
 
-# A message through a chain of three remailers, hop by hop (see scripts/demo.sh).
+# A local network: four remailers (one a middleman) and an SMTP hub standing
+# for the outside world, all on 127.0.0.1 in ./demo; Ctrl-C stops it.
 demo: build
-	@scripts/demo.sh
+	@$(BIN)/mixd demo --dir demo
 
 clean:
 	rm -rf $(BIN)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -29,6 +30,7 @@ commands:
   flush     run a pool round and send what is due (--all: drain the whole pool)
   pool      show the pool and outgoing queue
   backup    write a consistent copy of the store to --to FILE (also while running)
+  demo      run a local network of four remailers and send messages through it
   version   print the version
 
 Run 'mixd COMMAND -h' for the flags of a command.
@@ -45,7 +47,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Reader, io.Writer, io.Writer) error{
 		"init": cmdInit, "key": cmdKey, "run": cmdRun, "process": cmdProcess,
-		"flush": cmdFlush, "pool": cmdPool, "backup": cmdBackup, "gendoc": cmdGendoc,
+		"flush": cmdFlush, "pool": cmdPool, "backup": cmdBackup, "gendoc": cmdGendoc, "demo": cmdDemo,
 	}
 	switch args[0] {
 	case "version", "--version":
@@ -60,6 +62,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mixd: unknown command %q\n%s", args[0], usage)
 		return 2
 	}
+	// For the benchmarks (scripts/bench-*.sh): a CPU profile of this run.
+	if p := os.Getenv("MIXD_CPUPROFILE"); p != "" {
+		if pf, err := os.Create(p); err == nil && pprof.StartCPUProfile(pf) == nil {
+			defer func() { pprof.StopCPUProfile(); pf.Close() }()
+		}
+	}
 	err := f(args[1:], stdin, stdout, stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
@@ -69,6 +77,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stderr, "mixd %s: %s\n", args[0], strings.ReplaceAll(err.Error(), "\n", " "))
+	if args[0] == "process" {
+		// EX_TEMPFAIL: the MTA that piped the mail keeps it and retries.
+		return 75
+	}
 	return 1
 }
 
@@ -193,14 +205,8 @@ func cmdProcess(args []string, stdin io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	defer n.Close()
-	for i := range count {
-		data, err := read(i)
-		if err != nil {
-			return err
-		}
-		if err := n.Receive(data); err != nil {
-			return err
-		}
+	if err := n.ReceiveAll(count, read); err != nil {
+		return err
 	}
 	// Stored: from here on nothing is lost. Decrypt now, like mixmaster -R.
 	return n.ProcessAll()

@@ -10,17 +10,8 @@ import (
 	"path/filepath"
 )
 
-// dir writes each message to its own file in a directory. The file is
-//
-//	X-Envelope-From: <FROM>
-//	X-Envelope-To: <RCPT>        (one line per recipient)
-//	MESSAGE
-//
-// with LF line ends, mode 0600, named by 128 random bits in hex plus ".eml"
-// (never derived from the content or the time). It is written atomically:
-// a temporary file whose name starts with "." is written and synced, then
-// renamed, then the directory is synced; readers should ignore names
-// starting with ".". Every failure is temporary.
+// dir writes each message to its own file in a directory (see the package
+// documentation).
 type dir struct {
 	path string
 }

@@ -255,7 +255,6 @@ type zone struct {
 	mu       sync.Mutex
 	rrs      map[string][]dns.RR // by owner name
 	servfail map[string]bool
-	queries  int
 }
 
 func (z *zone) add(t *testing.T, rr string) {
@@ -282,7 +281,6 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.RecursionAvailable = true
 	z.mu.Lock()
-	z.queries++
 	if len(req.Question) == 1 {
 		q := req.Question[0]
 		name := dns.CanonicalName(q.Name)

@@ -5,45 +5,92 @@
 //
 //	smtp://HOST[:PORT]    a smarthost (port 25 by default), STARTTLS per Options.StartTLS
 //	smtps://HOST[:PORT]   a smarthost over implicit TLS (port 465 by default), certificate verified
-//	mx                    direct delivery to each recipient domain's MX hosts (RFC 5321 §5)
-//	sendmail:/PATH        pipe to a sendmail-compatible program: PATH -oi -f FROM -- RCPT...
+//	mx                    direct delivery to each recipient domain's mail hosts
+//	sendmail:/PATH        pipe to a sendmail-compatible program
 //	dir:/PATH             one file per message in a directory, written atomically
+//
+// # Direct delivery ("mx")
+//
+// As RFC 5321 §5: the domain's MX records by preference, in random order
+// among equal preferences, each host's IPv4 then IPv6 addresses; with no MX
+// record, the domain's own addresses (implicit MX). A temporary failure
+// (connection, TLS, greeting, 4xx) moves on to the next address, which is
+// offered only the recipients still pending; a 5xx reply to MAIL or DATA,
+// or to one recipient's RCPT, is final. At most 10 hosts and 10 addresses
+// are tried per domain and Send. Recipients are grouped by domain, one SMTP
+// transaction per domain. Address literals (user@[192.0.2.1]) are refused.
+// DNS goes to Options.Resolver with github.com/miekg/dns (UDP, TCP when
+// truncated), or to the system resolver.
+//
+// # TLS
+//
+// In the default opportunistic mode STARTTLS is used whenever the server
+// offers it, without verifying the certificate, as MTAs do; the message goes
+// in plain text only if the server does not offer STARTTLS. A server that
+// offers it and then refuses it or fails the handshake is a temporary
+// failure, never a reason to go on in clear. StartTLSRequired (and
+// Options.RequireVerifiedTLS for "mx") needs STARTTLS and a certificate
+// verified for the host connected to. AUTH credentials go only over verified
+// TLS (see Options.Username).
+//
+// # sendmail
+//
+// "sendmail:/PATH" runs PATH -oi -f FROM -- RCPT... (FROM "" as "<>") with
+// the message on standard input. Exit status 0 is success; 75 (EX_TEMPFAIL)
+// and 71 (EX_OSERR) are temporary failures and any other status a permanent
+// one; a program that cannot be started, is killed, or outlives
+// Options.Timeout is a temporary failure.
+//
+// # dir
+//
+// "dir:/PATH" writes each message to its own file, mode 0600:
+//
+//	X-Envelope-From: <FROM>
+//	X-Envelope-To: <RCPT>        (one line per recipient)
+//	MESSAGE
+//
+// named by 128 random bits in hex plus ".eml", never derived from the
+// content or the time. The file is written under a temporary name starting
+// with ".", synced, renamed, and the directory synced: a reader sees only
+// complete files and should ignore names starting with ".". Any failure to
+// write is temporary.
+//
+// # Message text
+//
+// The message is complete: headers, a blank line, the body, with LF or CRLF
+// line ends. Over SMTP every line end (CRLF, LF, or a lone CR) is sent as
+// CRLF, and leading dots are stuffed; to sendmail and into dir: files line
+// ends are LF. Nothing else is changed.
 //
 // # Errors
 //
 // Every error Send returns is classified by [IsTemporary]: a caller retries a
 // temporary failure later (with backoff) and drops a permanent one; it never
 // sends a bounce. Temporary: SMTP 4xx replies, network errors, timeouts, DNS
-// server failures, TLS that was required but not available or not verified,
-// authentication failures, sendmail exit status 75 (EX_TEMPFAIL) or 71
-// (EX_OSERR), a sendmail that could not be started, any failure to write a
-// dir: file, and cancellation of the context. Permanent: SMTP 5xx replies, a
-// domain that does not exist or has neither MX nor address records (or a null
-// MX, RFC 7505), an invalid address, and any other sendmail exit status.
+// server failures, STARTTLS refused or failed, TLS required but not offered
+// or not verified, authentication failures, the sendmail cases above, dir:
+// write failures, and cancellation of the context. Permanent: SMTP 5xx
+// replies, a domain that does not exist, has neither MX nor address records,
+// or has a null MX (RFC 7505), MX hosts that do not exist, an invalid
+// address, and the sendmail cases above. An invalid address anywhere in the
+// envelope fails the whole Send before anything is sent.
 //
-// Errors are of type [*Error] or, when recipients of one Send had different
-// outcomes, [*RecipientsError]. Their Error text never contains an address, a
-// host name, an IP address, the server's reply text or any part of the
-// message, so it may be logged; the underlying error, which may contain such
-// things, is reachable with errors.Unwrap / errors.As. This package does not
-// log.
+// Errors are [*Error] or [*RecipientsError]. Their Error text never
+// contains an address, a host name, an IP address, the server's reply text
+// or any part of the message, so it may be logged; the underlying error,
+// which may contain such things, is reachable with errors.Unwrap and
+// errors.As. This package does not log.
 //
 // # Recipients
 //
-// A remailer normally gives one recipient per Send. When a Send has several,
-// "mx" makes one SMTP transaction per recipient domain, and a recipient may
-// be refused while others are accepted. Send then returns nil only if every
-// recipient was delivered; if the outcome was the same failure for all
-// recipients it returns that [*Error]; otherwise it returns a
-// [*RecipientsError] naming which recipients were delivered and why each
-// other failed, and the caller should retry only [RecipientsError.Temporary].
-//
-// # Message text
-//
-// The message is complete: headers, a blank line, the body, with LF or CRLF
-// line ends. Over SMTP every line end (CRLF, LF, or a lone CR) is sent as CRLF
-// and leading dots are stuffed; to sendmail and into dir: files line ends are
-// LF. Lines are not folded or otherwise changed.
+// A remailer normally gives one recipient per Send, and then the error is
+// always an [*Error]. With several recipients (duplicates are dropped), a
+// server may accept some and refuse others, and "mx" delivers to each domain
+// separately. Send returns nil only if every recipient was delivered; an
+// [*Error] if one failure applies to all of them (such as a connection, TLS,
+// MAIL or DATA failure); otherwise a [*RecipientsError] listing who was
+// delivered and why each other recipient failed: the caller should then
+// retry only [RecipientsError.Temporary], never the whole Send.
 package mailout
 
 import (
@@ -114,8 +161,10 @@ type Options struct {
 	// against forged DNS answers.
 	RequireVerifiedTLS []string
 	// TLSConfig is cloned for every TLS connection (e.g. RootCAs for tests);
-	// ServerName is set to the host connected to, and InsecureSkipVerify is
-	// set in opportunistic mode. nil means default settings.
+	// ServerName is set to the host connected to. In opportunistic mode
+	// InsecureSkipVerify is set, and TLS 1.0 and RSA key exchange are
+	// allowed unless MinVersion or CipherSuites are set. InsecureSkipVerify
+	// set here turns verification off in every mode. nil means defaults.
 	TLSConfig *tls.Config
 
 	// Resolver is the "host:port" of the DNS server "mx" asks; "" uses the

@@ -14,7 +14,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// maxSessions bounds the addresses "mx" tries per recipient domain and Send.
+// maxSessions bounds the MX hosts "mx" considers, and the addresses it
+// tries, per recipient domain and Send.
 const maxSessions = 10
 
 // maxCNAME bounds the CNAME chain followed in one lookup.
@@ -23,13 +24,8 @@ const maxCNAME = 8
 // dnsTimeoutCap caps one DNS query's timeout.
 const dnsTimeoutCap = 10 * time.Second
 
-// mxSender delivers directly to each recipient domain's mail hosts
-// (RFC 5321 §5): MX records by preference, in random order among equal
-// preference, each host's IPv4 then IPv6 addresses; with no MX, the
-// domain's own addresses (implicit MX). A temporary failure moves on to the
-// next address, up to maxSessions per domain; recipients refused
-// temporarily by one host are offered to the next. Address literals
-// (user@[192.0.2.1]) are refused as invalid.
+// mxSender delivers directly to each recipient domain's mail hosts (see
+// the package documentation).
 type mxSender struct {
 	opt *options
 	res resolver
@@ -112,6 +108,9 @@ func (m *mxSender) deliverDomain(ctx context.Context, domain, from string, rcpts
 	sessions := 0
 hosts:
 	for _, h := range hosts {
+		if ctx.Err() != nil {
+			break
+		}
 		if h.addrs == nil {
 			addrs, e := m.res.addrs(ctx, h.name)
 			if e != nil {
@@ -207,6 +206,9 @@ func (m *mxSender) hosts(ctx context.Context, domain string) ([]mxHost, *Error) 
 	}
 	rand.Shuffle(len(hosts), func(i, j int) { hosts[i], hosts[j] = hosts[j], hosts[i] })
 	slices.SortStableFunc(hosts, func(a, b *net.MX) int { return int(a.Pref) - int(b.Pref) })
+	if len(hosts) > maxSessions {
+		hosts = hosts[:maxSessions]
+	}
 	r := make([]mxHost, len(hosts))
 	for i, h := range hosts {
 		r[i] = mxHost{name: h.Host}

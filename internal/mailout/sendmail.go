@@ -9,15 +9,8 @@ import (
 	"time"
 )
 
-// sendmail pipes the message to a sendmail-compatible program:
-//
-//	PATH -oi -f FROM -- RCPT...
-//
-// with the message, LF line ends, on standard input; FROM "" is given as
-// "<>". Exit status 0 is success; 75 (EX_TEMPFAIL) and 71 (EX_OSERR) are
-// temporary failures, any other status a permanent one. A program that
-// cannot be started, is killed, or outlives Options.Timeout is a temporary
-// failure.
+// sendmail pipes the message to a sendmail-compatible program (see the
+// package documentation).
 type sendmail struct {
 	path    string
 	timeout time.Duration

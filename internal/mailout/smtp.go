@@ -41,7 +41,21 @@ func (o *options) tlsConfig(host string, verify bool) *tls.Config {
 	}
 	cfg.ServerName = host
 	if !verify {
+		// Opportunistic TLS beats plain text even when old: as MTAs do,
+		// accept TLS 1.0 and RSA key exchange unless told otherwise, since
+		// a failed handshake does not fall back to plain text.
 		cfg.InsecureSkipVerify = true
+		if cfg.MinVersion == 0 {
+			cfg.MinVersion = tls.VersionTLS10
+		}
+		if cfg.CipherSuites == nil {
+			for _, cs := range tls.CipherSuites() {
+				cfg.CipherSuites = append(cfg.CipherSuites, cs.ID)
+			}
+			cfg.CipherSuites = append(cfg.CipherSuites,
+				tls.TLS_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_256_CBC_SHA)
+		}
 	}
 	return cfg
 }
@@ -139,9 +153,11 @@ func dial(ctx context.Context, o *options, addr, host string, policy tlsPolicy) 
 			}
 			if _, _, err := tp.ReadResponse(220); err != nil {
 				e := classify(ctx, "tls", toSMTPError(err))
-				// Offered, then refused: not a reason to go on in clear,
-				// and not a verdict on the message either.
-				e.Temporary, e.reason = true, "STARTTLS refused"
+				if e.Code != 0 {
+					// Offered, then refused: not a reason to go on in
+					// clear, and not a verdict on the message either.
+					e.Temporary, e.reason = true, "STARTTLS refused"
+				}
 				return fail(e)
 			}
 			if br.Buffered() > 0 {
@@ -204,7 +220,9 @@ func (s *session) auth(ctx context.Context, o *options) *Error {
 	}
 	if err := s.c.Auth(sasl.NewPlainClient("", o.Username, o.Password)); err != nil {
 		e := classify(ctx, "auth", err)
-		e.Temporary, e.reason = true, "authentication failed"
+		if e.Code != 0 {
+			e.Temporary, e.reason = true, "authentication failed"
+		}
 		return e
 	}
 	return nil

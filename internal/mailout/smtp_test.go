@@ -269,9 +269,8 @@ func TestPartialRecipients(t *testing.T) {
 	}
 }
 
-// scripted runs a fake SMTP server on loopback that follows script: lines
-// to send (prefixed "S: ") and lines expected (anything else is read and
-// recorded). It records every line the client sent.
+// scripted runs a fake SMTP server on loopback for one connection, handled
+// by serve with a deadline of testTimeout.
 func scripted(t *testing.T, serve func(c net.Conn, r *bufio.Reader)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
