@@ -53,7 +53,9 @@ func hasPrefixFold(s, prefix string) bool {
 
 // Encode returns the message structure (§8.2). With compress the user data
 // is compressed when the body is longer than MaxChunkData, as the reference
-// client does for an exit that advertises C (§8.4).
+// client does for an exit that advertises C (§8.4) — but, unlike it, only
+// when that makes the data smaller (random or already compressed data
+// would grow by the gzip framing and could need one more chunk).
 //
 // A body that an exit would misread, because it begins with a "##" line
 // (§8.3) or, uncompressed, with the gzip magic, is sent after an empty "##"
@@ -68,13 +70,17 @@ func (m *Message) Encode(compress bool) ([]byte, error) {
 	if out, err = appendFields(out, m.Headers, "header-line"); err != nil {
 		return nil, err
 	}
-	compress = compress && len(m.Body) > MaxChunkData
 	user := m.Body
-	if hashSectionStart(user) || (!compress && isGzip(user)) {
+	if hashSectionStart(user) {
 		user = append([]byte("##\n\n"), user...)
 	}
-	if compress {
-		user = Compress(user)
+	if compress && len(m.Body) > MaxChunkData {
+		if c := Compress(user); len(c) < len(user) {
+			return append(out, c...), nil
+		}
+	}
+	if isGzip(user) {
+		user = append([]byte("##\n\n"), user...)
 	}
 	return append(out, user...), nil
 }
