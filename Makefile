@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 2s
 PKGS      := ./...
 
-.PHONY: all build test vet fmt-check bench fuzz demo clean docs
+.PHONY: all build test vet fmt-check bench fuzz demo clean docs deps deps-chromium screenshot
 
 all: build
 
@@ -44,6 +44,22 @@ demo: build
 
 clean:
 	rm -rf $(BIN)
+
+# Debian packages driven for real: the finger client (the pinger test in
+# `make test`; .ci/run calls this) and Chromium (`make screenshot` only).
+# Installed with apt-get when missing; needs root, as CI has.
+deps:
+	@command -v finger >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends finger; }
+
+deps-chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+# The pinger's HTML page in headless Chromium: checks what it rendered and
+# saves docs/pinger-stats.png (synthetic data, fixed seed).
+screenshot: deps-chromium
+	$(GO) test -tags screenshot -run '^TestScreenshot$$' -count=1 -v ./pinger
 
 # Regenerate the option table of docs/CONFIG.md from the code.
 docs:

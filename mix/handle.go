@@ -46,7 +46,7 @@ func (n *Node) ProcessIncoming(id pool.ID) error {
 	if len(raw) == packet.PacketSize {
 		return n.processPacket(id, raw, now)
 	}
-	if n.final.sourceBlocked(raw) {
+	if n.rules().sourceBlocked(raw) {
 		return n.drop(id, reasonSourceBlock, nil)
 	}
 	pkts, err := packet.Dearmor(raw)
@@ -106,7 +106,9 @@ func packetReason(err error) string {
 }
 
 func (n *Node) processPacket(id pool.ID, pkt []byte, now time.Time) error {
-	res, err := packet.Process(n.keys(), pkt, n.Rand)
+	var res *packet.Result
+	var err error
+	n.decrypting(func() { res, err = packet.Process(n.keys(), pkt, n.Rand) })
 	if err != nil {
 		return n.drop(id, packetReason(err), err)
 	}
@@ -186,11 +188,12 @@ func (n *Node) finalItems(data []byte, now time.Time) ([]pool.Item, error) {
 		n.counts.inc(reasonDummyIn)
 		return nil, nil
 	}
-	if n.Cfg.Middleman && !AllowedDirect(n.final.destAllow, msg) {
+	final := n.rules() // the operator's files as they are now (destblock.go)
+	if n.Cfg.Middleman && !AllowedDirect(final.destAllow, msg) {
 		return n.reroute(msg, now)
 	}
-	msg = n.final.allowHeaders(msg)
-	d, err := BuildFinal(n.final.cfg, msg)
+	msg = final.allowHeaders(msg)
+	d, err := BuildFinal(final.cfg, msg)
 	if err != nil {
 		return nil, err
 	}
@@ -280,11 +283,4 @@ func (n *Node) inDummies(now time.Time) {
 	if err == nil && c > 0 {
 		n.addDummies(c, now)
 	}
-}
-
-// handleRequest answers mail that is not a packet. The remailer-* services
-// and the abuse mailbox live in their own files; until a request is
-// recognised it is dropped and counted.
-func (n *Node) handleRequest(id pool.ID, raw []byte) error {
-	return n.drop(id, reasonNotPacket, nil)
 }

@@ -21,12 +21,14 @@ type InitOptions struct {
 	Middleman     bool
 	Listen        string // "" = default
 	Deliver       string // "" = default
+	Hostname      string // "" = default; also the self-signed certificate's name
 	Now           time.Time
 }
 
 // Init creates a node directory: a commented mixd.conf, a random
-// passphrase, a fresh key (secring.mix, key.txt), the pool salt and the
-// operator's filter files. It refuses to overwrite an existing node.
+// passphrase, a fresh key (secring.mix, key.txt), the pool salt, a
+// self-signed STARTTLS certificate, a DKIM key and the operator's filter
+// files. It refuses to overwrite an existing node.
 func Init(dir string, o InitOptions) (*keyring.PublicKey, error) {
 	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
 		return nil, fmt.Errorf("%s already holds a node (%s exists)", dir, ConfigFile)
@@ -42,6 +44,10 @@ func Init(dir string, o InitOptions) (*keyring.PublicKey, error) {
 	if o.Deliver != "" {
 		cfg.Deliver = o.Deliver
 	}
+	if o.Hostname != "" {
+		cfg.Hostname = o.Hostname
+	}
+	cfg.TLSCert, cfg.TLSKey, cfg.DKIMKey = TLSCertFile, TLSKeyFile, DKIMKeyFile
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -69,6 +75,14 @@ func Init(dir string, o InitOptions) (*keyring.PublicKey, error) {
 		return nil, err
 	}
 	pub := key.Public(cfg.Name, cfg.Address, "2:"+cfg.ProtocolVersionStr, Capabilities(cfg))
+	tlsCert, tlsKey, err := SelfSignedCert(cfg.Hostname, o.Now)
+	if err != nil {
+		return nil, err
+	}
+	dkimKey, err := GenerateDKIMKey()
+	if err != nil {
+		return nil, fmt.Errorf("generating the DKIM key: %w", err)
+	}
 	files := []struct {
 		name string
 		data []byte
@@ -78,6 +92,9 @@ func Init(dir string, o InitOptions) (*keyring.PublicKey, error) {
 		{SecringFile, sec},
 		{KeyFile, pub.KeyTxt()},
 		{PubringFile, pub.KeyTxt()},
+		{TLSCertFile, tlsCert},
+		{TLSKeyFile, tlsKey},
+		{DKIMKeyFile, dkimKey},
 	}
 	for _, f := range defaultRuleFiles() {
 		files = append(files, struct {
@@ -85,6 +102,11 @@ func Init(dir string, o InitOptions) (*keyring.PublicKey, error) {
 			data []byte
 		}{f.name, f.data})
 	}
+	svc, err := serviceFiles(cfg, pass, o.Now) // admin key, help and abuse texts (services.go)
+	if err != nil {
+		return nil, err
+	}
+	files = append(files, svc...)
 	files = append(files, struct {
 		name string
 		data []byte

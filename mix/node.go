@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -43,8 +44,12 @@ const (
 	ControlFile  = "control.sock"
 )
 
-// PassphraseEnv overrides the passphrase file.
-const PassphraseEnv = "MIXD_PASSPHRASE"
+// PassphraseEnv overrides the passphrase file; PassphraseFileEnv names
+// another file (e.g. a systemd credential).
+const (
+	PassphraseEnv     = "MIXD_PASSPHRASE"
+	PassphraseFileEnv = "MIXD_PASSPHRASE_FILE"
+)
 
 // Node is one remailer: its configuration, keys and store.
 type Node struct {
@@ -64,7 +69,9 @@ type Node struct {
 	own     *keyring.PublicKey
 
 	counts counters
-	work   *workState // nil unless Run is serving
+	svc    services      // non-packet mail, key lifecycle, reloaded filter files (services.go)
+	work   *workState    // nil unless Run is serving
+	cpu    chan struct{} // one token per decryption allowed at once (workers)
 }
 
 // counters are in-memory event counts by reason, logged periodically.
@@ -107,6 +114,7 @@ func Open(dir string, log *slog.Logger) (*Node, error) {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.level()}))
 	}
 	n := &Node{Dir: dir, Cfg: cfg, Log: log, Clock: time.Now, Rand: rand.Reader}
+	n.cpu = make(chan struct{}, n.workers())
 	pass, err := n.passphrase()
 	if err != nil {
 		return nil, err
@@ -126,9 +134,13 @@ func Open(dir string, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	strategy, err := cfg.poolStrategy()
+	if err != nil {
+		return nil, err
+	}
 	st, err := pool.Open(filepath.Join(dir, PoolFile), pool.Options{
 		Sealer:       sealer,
-		Strategy:     pool.TimedDynamic(cfg.PoolSize, cfg.PoolRate),
+		Strategy:     strategy,
 		RetryBase:    cfg.RetryBase,
 		RetryMax:     cfg.RetryMax,
 		GiveUp:       cfg.GiveUp,
@@ -141,6 +153,31 @@ func Open(dir string, log *slog.Logger) (*Node, error) {
 	}
 	n.Store = st
 	return n, nil
+}
+
+// workers is the number of decryptions run at once (workers, default one
+// per CPU).
+func (n *Node) workers() int {
+	if n.Cfg.Workers > 0 {
+		return n.Cfg.Workers
+	}
+	return runtime.NumCPU()
+}
+
+// pipelineDepth is how many entries per worker are between decryption and
+// their commit at once: while some wait for the shared commit (fsync),
+// others decrypt, so the cores stay busy and commits stay large.
+const pipelineDepth = 16
+
+// decrypting runs f holding one of the workers' tokens.
+func (n *Node) decrypting(f func()) {
+	if n.cpu == nil { // a Node not made by Open
+		f()
+		return
+	}
+	n.cpu <- struct{}{}
+	defer func() { <-n.cpu }()
+	f()
 }
 
 // Close closes the store.
@@ -166,10 +203,14 @@ func (n *Node) passphrase() ([]byte, error) {
 	if p, ok := os.LookupEnv(PassphraseEnv); ok {
 		return []byte(p), nil
 	}
-	if n.Cfg.PassphraseFile == "" {
+	file := n.Cfg.PassphraseFile
+	if f, ok := os.LookupEnv(PassphraseFileEnv); ok {
+		file = f
+	}
+	if file == "" {
 		return nil, nil
 	}
-	p, err := os.ReadFile(n.path(n.Cfg.PassphraseFile))
+	p, err := os.ReadFile(n.path(file))
 	if err != nil {
 		return nil, fmt.Errorf("reading the passphrase (or set %s): %w", PassphraseEnv, err)
 	}

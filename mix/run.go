@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mixgo/mixgo/internal/mailout"
@@ -119,12 +119,9 @@ func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	n.work = &workState{ch: make(chan pool.ID, 4096), inflight: map[pool.ID]bool{}, kick: make(chan struct{}, 1)}
-	workers := n.Cfg.Workers
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
+	workers := n.workers()
 	var wg sync.WaitGroup
-	for range workers {
+	for range workers * pipelineDepth {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.worker(ctx) }()
 	}
@@ -193,6 +190,7 @@ func (n *Node) sendLoop(ctx context.Context, s mailout.Sender) {
 func (n *Node) maintenance() {
 	now := n.Clock()
 	n.refreshKeys()
+	n.serviceMaintenance(now) // keys, statistics, answers state (keys.go)
 	if _, err := n.Store.ExpireReplay(now); err != nil {
 		n.Log.Error("expiring the replay log", "err", err)
 	}
@@ -215,6 +213,9 @@ func (n *Node) logCounts() {
 		parts[i] = fmt.Sprintf("%s=%d", k, c[k])
 	}
 	n.Log.Info("counts", "events", strings.Join(parts, " "))
+	cs := n.Store.CommitStats()
+	n.Log.Info("storage", "group_commits", cs.Commits, "calls", cs.Calls,
+		"spool_sync", cs.SpoolSync.Round(time.Millisecond).String(), "index_commit", cs.Commit.Round(time.Millisecond).String())
 }
 
 // Flush runs a pool round (or, with all, moves the whole pool to the
@@ -233,10 +234,7 @@ func (n *Node) Flush(ctx context.Context, all bool, s mailout.Sender) (sent, fai
 // ProcessAll decrypts every stored incoming entry now (for 'mixd process'
 // without a running daemon).
 func (n *Node) ProcessAll() error {
-	workers := n.Cfg.Workers
-	if workers <= 0 {
-		workers = runtime.NumCPU()
-	}
+	workers := n.workers() * pipelineDepth
 	// A mail with several packets adds one entry per packet: a second pass
 	// takes those.
 	for pass := 0; pass < 2; pass++ {
@@ -277,6 +275,52 @@ func (n *Node) ProcessAll() error {
 		}
 	}
 	return nil
+}
+
+// ProcessBatch is 'mixd process FILE...': it stores count mails, read(i)
+// giving the i-th, and decrypts them. Each mail is decrypted as soon as it
+// is stored, by one of workers × pipelineDepth goroutines, so that reading,
+// storing (group commits) and decrypting overlap. It returns the first
+// error, after which it stores nothing more; what was stored stays stored
+// and is processed by the daemon or the next run.
+func (n *Node) ProcessBatch(count int, read func(i int) ([]byte, error)) error {
+	var next atomic.Int64
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range min(count, n.workers()*pipelineDepth) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < count; i = int(next.Add(1) - 1) {
+				raw, err := read(i)
+				var id pool.ID
+				if err == nil {
+					id, err = n.store(raw)
+				}
+				if err == nil {
+					if err = n.ProcessIncoming(id); errors.Is(err, errDropped) {
+						err = nil
+					}
+				}
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					next.Store(int64(count)) // the others stop too
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	// Mails that carried several packets left one entry per packet.
+	return n.ProcessAll()
 }
 
 // NewSender builds the configured egress (for flush without a daemon).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mixgo/mixgo/internal/mailout"
@@ -20,6 +21,8 @@ func (n *Node) newSender() (mailout.Sender, error) {
 		StartTLS: n.Cfg.StartTLS,
 		Resolver: n.Cfg.DNSResolver,
 		Timeout:  n.Cfg.WriteTimeout,
+
+		RequireVerifiedTLS: strings.Fields(n.Cfg.TLSVerifiedDomains),
 	}
 	if n.Cfg.SMTPPasswordFile != "" {
 		p, err := readSecretFile(n.path(n.Cfg.SMTPPasswordFile))
@@ -44,53 +47,74 @@ func (n *Node) outgoingMail(o pool.Outgoing) (to []string, msg []byte) {
 	return strings.Split(o.Dest, ","), o.Data
 }
 
+// dueBatch is how many outgoing entries one Due hands out.
+const dueBatch = 256
+
 // SendDue delivers the outgoing entries whose time has come, at most
 // send_concurrency at once, and reports each to the store: Ack once the
-// next hop accepted it, Fail otherwise (retried if temporary).
+// next hop accepted it, Fail otherwise (retried if temporary). It fetches
+// the next entries while the last ones are still being sent, and an
+// acknowledgement does not hold a sending slot: acknowledgements of many
+// deliveries then share one commit.
 func (n *Node) SendDue(ctx context.Context, s mailout.Sender) (sent, failed int, err error) {
-	for {
-		due, err := n.Store.Due(n.Clock(), 256)
-		if err != nil || len(due) == 0 {
-			return sent, failed, err
-		}
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, max(1, n.Cfg.SendConcurrency))
-		for _, o := range due {
-			if ctx.Err() != nil {
-				break
-			}
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(o pool.Outgoing) {
-				defer func() { <-sem; wg.Done() }()
-				ok := n.sendOne(ctx, s, o)
-				mu.Lock()
-				if ok {
-					sent++
-				} else {
-					failed++
+	var nsent, nfailed atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, n.Cfg.SendConcurrency))
+	err = func() error {
+		for round := 0; ; round++ {
+			if round > 0 && nsent.Load() == 0 && nfailed.Load() > 0 {
+				// Nothing got through yet: let the deliveries in flight
+				// finish, and stop if they all failed (the next hop is
+				// down) instead of working through the whole queue.
+				wg.Wait()
+				if nsent.Load() == 0 {
+					return nil
 				}
-				mu.Unlock()
-			}(o)
+			}
+			due, err := n.Store.Due(n.Clock(), dueBatch)
+			if err != nil || len(due) == 0 {
+				return err
+			}
+			for _, o := range due {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				wg.Add(1)
+				go func(o pool.Outgoing) {
+					defer wg.Done()
+					if n.sendOne(ctx, s, o, func() { <-sem }) {
+						nsent.Add(1)
+					} else {
+						nfailed.Add(1)
+					}
+				}(o)
+			}
 		}
-		wg.Wait()
-		if ctx.Err() != nil {
-			return sent, failed, ctx.Err()
-		}
-		if failed > 0 && sent == 0 {
-			// Everything failed this round: leave the rest to the next
-			// attempt instead of spinning.
-			return sent, failed, nil
-		}
-	}
+	}()
+	wg.Wait()
+	return int(nsent.Load()), int(nfailed.Load()), err
 }
 
-func (n *Node) sendOne(ctx context.Context, s mailout.Sender, o pool.Outgoing) bool {
+// sendOne delivers one entry and reports it to the store; delivered is
+// called as soon as the delivery attempt is over.
+func (n *Node) sendOne(ctx context.Context, s mailout.Sender, o pool.Outgoing, delivered func()) bool {
 	to, msg := n.outgoingMail(o)
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	err := s.Send(sctx, n.Cfg.Address, to, msg)
-	cancel()
+	var err error
+	if o.Kind == pool.KindMail || o.Kind == pool.KindPost {
+		// A key problem defers the mail: sent unsigned it would be
+		// refused or filed as spam where DMARC asks for a signature.
+		if msg, err = n.signFinal(msg); err != nil {
+			n.Log.Error("DKIM signing failed; final mail deferred", "err", err)
+		}
+	}
+	if err == nil {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err = s.Send(sctx, n.Cfg.Address, to, msg)
+		cancel()
+	}
+	delivered()
 	if err == nil {
 		if err := n.Store.Ack(o.ID); err != nil {
 			n.Log.Error("acknowledging a sent entry", "err", err)

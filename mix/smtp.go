@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/mixgo/mixgo/pool"
 )
 
 // SMTP replies of the ingress. go-smtp answers any other error from Data
@@ -51,13 +53,22 @@ func (n *Node) accepts(rcpt string) bool {
 // Receive stores one mail durably and queues it for processing. It returns
 // only after the mail is fsync'd: callers may then say "accepted".
 func (n *Node) Receive(raw []byte) error {
-	id, err := n.Store.AddIncoming(raw)
+	id, err := n.store(raw)
 	if err != nil {
 		return err
 	}
-	n.counts.inc("received")
 	n.enqueue(id)
 	return nil
+}
+
+// store stores one mail durably.
+func (n *Node) store(raw []byte) (pool.ID, error) {
+	id, err := n.Store.AddIncoming(raw)
+	if err != nil {
+		return id, err
+	}
+	n.counts.inc("received")
+	return id, nil
 }
 
 type smtpBackend struct{ n *Node }
@@ -128,6 +139,7 @@ func (n *Node) newSMTPServer() *smtp.Server {
 	srv.ReadTimeout = n.Cfg.ReadTimeout
 	srv.WriteTimeout = n.Cfg.WriteTimeout
 	srv.ErrorLog = smtpLog{n}
+	srv.TLSConfig = n.listenerTLS() // STARTTLS; nil when no certificate
 	return srv
 }
 

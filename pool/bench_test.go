@@ -3,7 +3,11 @@ package pool
 import (
 	"crypto/rand"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,7 +51,7 @@ func reportCommits(b *testing.B, s *Store, before int) {
 func BenchmarkAddIncoming(b *testing.B) {
 	raw := make([]byte, benchSize)
 	rand.Read(raw)
-	for _, delay := range []time.Duration{time.Millisecond, 10 * time.Millisecond} {
+	for _, delay := range []time.Duration{0, time.Millisecond, 10 * time.Millisecond} {
 		b.Run(fmt.Sprintf("serial/delay=%v", delay), func(b *testing.B) {
 			s := benchStore(b, delay)
 			b.SetBytes(benchSize)
@@ -87,7 +91,7 @@ func BenchmarkAccept(b *testing.B) {
 	data := make([]byte, benchSize)
 	rand.Read(data)
 	setup := func(b *testing.B) (*Store, []ID) {
-		s := benchStore(b, 10*time.Millisecond)
+		s := benchStore(b, 0)
 		ids := make([]ID, b.N)
 		rec := append([]byte{recordV1}, make([]byte, 64)...)
 		err := s.db.Update(func(tx *bolt.Tx) error {
@@ -158,4 +162,144 @@ func BenchmarkSeal(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// procIO returns the bytes this process has caused to be written to disk
+// and its file-backed resident memory (Linux; zeros elsewhere).
+func procIO() (written, rssFile int64) {
+	if b, err := os.ReadFile("/proc/self/io"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+				written, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "RssFile:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+				rssFile = kb << 10
+			}
+		}
+	}
+	return
+}
+
+// BenchmarkLayout compares where 20 KB packets live, in the steady state
+// of a store holding layoutLive of them: each op stores one packet
+// durably (fsync) and deletes an older one, from benchParallelism ×
+// GOMAXPROCS goroutines at once.
+//
+//	spool:  the Store as it is (bbolt index, contents in spool slots)
+//	inline: the Store with every packet inside bbolt
+//	files:  one file per packet, written, fsynced, renamed and the
+//	        directory fsynced (a Maildir-style spool), unlinked to delete
+//
+// Besides ns/op it reports the bytes written to disk per op and the
+// file-backed memory the process has mapped at the end (bbolt reads
+// through mmap).
+func BenchmarkLayout(b *testing.B) {
+	const layoutLive = 3000
+	data := make([]byte, benchSize)
+	rand.Read(data)
+	report := func(b *testing.B, w0 int64) {
+		w1, rss := procIO()
+		b.ReportMetric(float64(w1-w0)/float64(b.N)/1024, "KB-written/op")
+		b.ReportMetric(float64(rss)/(1<<20), "MB-mapped")
+	}
+	for _, layout := range []string{"spool", "inline"} {
+		b.Run(layout, func(b *testing.B) {
+			s := benchStore(b, 0)
+			s.noSpool = layout == "inline"
+			ids := make(chan ID, layoutLive+b.N+1024)
+			var wg sync.WaitGroup
+			for range 16 { // preload concurrently, as the daemon would
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range layoutLive / 16 {
+						id, err := s.AddIncoming(data)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						ids <- id
+					}
+				}()
+			}
+			wg.Wait()
+			w0, _ := procIO()
+			b.SetBytes(benchSize)
+			b.SetParallelism(benchParallelism)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id, err := s.AddIncoming(data)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					ids <- id
+					if err := s.DropIncoming(<-ids); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			report(b, w0)
+		})
+	}
+	b.Run("files", func(b *testing.B) {
+		dir := b.TempDir()
+		var seq atomic.Int64
+		names := make(chan string, layoutLive+b.N+1024)
+		write := func() error {
+			name := filepath.Join(dir, fmt.Sprintf("%d", seq.Add(1)))
+			f, err := os.OpenFile(name+".tmp", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return err
+			}
+			if _, err := f.Write(data); err != nil {
+				return err
+			}
+			if err := f.Sync(); err != nil {
+				return err
+			}
+			f.Close()
+			if err := os.Rename(name+".tmp", name); err != nil {
+				return err
+			}
+			d, err := os.Open(dir)
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			names <- name
+			return d.Sync()
+		}
+		for range layoutLive {
+			if err := write(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		w0, _ := procIO()
+		b.SetBytes(benchSize)
+		b.SetParallelism(benchParallelism)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := write(); err != nil {
+					b.Error(err)
+					return
+				}
+				if err := os.Remove(<-names); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		report(b, w0)
+	})
 }

@@ -60,7 +60,7 @@ func (s *Store) AcceptChunk(in ID, replayID [16]byte, now time.Time, c Chunk,
 
 	var missing bool
 	var buildErr error
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx *bolt.Tx) error {
 		complete, buildErr = false, nil
 		var err error
 		missing, dup, err = s.consumeIncoming(tx, in, replayID, now)
@@ -85,7 +85,9 @@ func (s *Store) AcceptChunk(in ID, replayID [16]byte, now time.Time, c Chunk,
 			buildErr = berr
 			return bump(tx, CounterChunksRejected, 1)
 		}
-		entries, err := s.prepare(now, items)
+		// Inline: a spool write here would not be synced before the
+		// commit. A reassembled message is mostly too large for a slot.
+		entries, err := s.prepare(now, items, false)
 		if err != nil {
 			return err
 		}

@@ -1,11 +1,14 @@
 package pool
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // ID names an entry of the incoming queue, the pool or the outgoing queue.
@@ -90,18 +93,142 @@ func corrupt(bucket []byte, key []byte, err error) error {
 // layout can evolve; integers are big-endian, times are Unix seconds (0 =
 // none). Only what the store must read without the key is in clear.
 //
-//	incoming: v | sealed(raw mail)
-//	pool:     v | entered(8) | release(8) | notBefore(8) | sealed(payload)
-//	outgoing: v | queued(8) | next(8) | attempts(4) | leased(1) | sealed(payload)
+//	incoming: v | loc(8)
+//	pool:     v | entered(8) | release(8) | notBefore(8) | loc(8)
+//	outgoing: v | queued(8) | next(8) | attempts(4) | leased(1) | loc(8)
+//	loc:      slot(4) | length(4) of the sealed contents (raw mail or payload)
+//	data:     v | sealed contents, for loc slot 0xffffffff (inline); key = the entry's ID
 //	chunk:    v | stored(8) | count(1) | sealed(chunk data); key = msgID | num
 //	replay:   logged(8); key = packet ID
 //	payload:  kind(1) | uvarint len(dest) | dest | data
+//
+// The queues are indexes: small records, with the 20–30 KB contents in a
+// spool slot (spool.go) or, when too large for one, in the data bucket.
+// What scans a queue (pool rounds, Due, Stats, the incoming list) reads a
+// few pages, never the packets: bbolt reads through mmap, and a scan over
+// inline packets would map the whole file into the daemon's memory.
+// Format 1 kept contents inline in the queue records; Open converts it
+// (migrateV1).
 const recordV1 = 1
 
+const incomingHdr = 1 + locLen
+
+func incomingRec(l loc) []byte {
+	b := make([]byte, incomingHdr)
+	b[0] = recordV1
+	l.put(b[1:])
+	return b
+}
+
+// indexLoc returns the loc that ends every queue index record.
+func indexLoc(v []byte) (loc, bool) {
+	if len(v) < 1+locLen || v[0] != recordV1 {
+		return loc{}, false
+	}
+	return getLoc(v[len(v)-locLen:]), true
+}
+
+func dataRecord(sealed []byte) []byte {
+	return append([]byte{recordV1}, sealed...)
+}
+
+func isQueue(bucket []byte) bool {
+	return bytes.Equal(bucket, bIncoming) || bytes.Equal(bucket, bPool) || bytes.Equal(bucket, bOutgoing)
+}
+
+// putEntry adds a queue entry: its index record and, when the contents
+// are not in the spool, the inline contents.
+func putEntry(tx *bolt.Tx, queue []byte, id ID, index, inline []byte) error {
+	if err := putNew(tx.Bucket(queue), id[:], index); err != nil {
+		return err
+	}
+	if inline == nil {
+		return nil
+	}
+	return putNew(tx.Bucket(bData), id[:], dataRecord(inline))
+}
+
+// deleteEntry removes a queue entry and its contents; its spool slot is
+// retired once the transaction commits.
+func (s *Store) deleteEntry(tx *bolt.Tx, queue []byte, key []byte) error {
+	b := tx.Bucket(queue)
+	l, ok := indexLoc(b.Get(key))
+	if err := b.Delete(key); err != nil {
+		return err
+	}
+	if ok && l.slot != inlineSlot {
+		tx.OnCommit(func() { s.sp.retire(l.slot) })
+		return nil
+	}
+	return tx.Bucket(bData).Delete(key)
+}
+
+// loadContents returns the sealed contents of a queue entry. A missing
+// or malformed record is reported as a corrupt record of the queue, so
+// that DropCorrupt removes the entry. Outside a write transaction the
+// caller is registered with the spool (beginRead).
+func (s *Store) loadContents(tx *bolt.Tx, queue []byte, key []byte) ([]byte, error) {
+	l, ok := indexLoc(tx.Bucket(queue).Get(key))
+	if !ok {
+		return nil, corrupt(queue, key, errors.New("bad index record"))
+	}
+	if l.slot != inlineSlot {
+		b, err := s.sp.read(l)
+		if err != nil {
+			return nil, corrupt(queue, key, err)
+		}
+		return b, nil
+	}
+	v := tx.Bucket(bData).Get(key)
+	if v == nil {
+		return nil, corrupt(queue, key, errors.New("contents missing"))
+	}
+	if err := checkHeader(v, 1); err != nil {
+		return nil, corrupt(queue, key, err)
+	}
+	return v[1:], nil
+}
+
+// migrateV1 converts a format 1 file: contents move out of the queue
+// records into data (inline). It runs inside Open's transaction.
+func migrateV1(tx *bolt.Tx) error {
+	for _, q := range []struct {
+		name []byte
+		hdr  int
+	}{{bIncoming, 1}, {bPool, poolHdrV1}, {bOutgoing, outgoingHdrV1}} {
+		b := tx.Bucket(q.name)
+		type kv struct{ k, v []byte }
+		var all []kv
+		err := b.ForEach(func(k, v []byte) error {
+			all = append(all, kv{bytes.Clone(k), bytes.Clone(v)})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, e := range all {
+			if len(e.v) < q.hdr || e.v[0] != recordV1 {
+				continue // left for the corrupt-record handling
+			}
+			if err := tx.Bucket(bData).Put(e.k, dataRecord(e.v[q.hdr:])); err != nil {
+				return err
+			}
+			var l [locLen]byte
+			loc{inlineSlot, uint32(len(e.v) - q.hdr)}.put(l[:])
+			if err := b.Put(e.k, append(e.v[:q.hdr:q.hdr], l[:]...)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 const (
-	poolHdr     = 1 + 8 + 8 + 8
-	outgoingHdr = 1 + 8 + 8 + 4 + 1
-	chunkHdr    = 1 + 8 + 1
+	poolHdrV1     = 1 + 8 + 8 + 8
+	outgoingHdrV1 = 1 + 8 + 8 + 4 + 1
+	poolHdr       = poolHdrV1 + locLen
+	outgoingHdr   = outgoingHdrV1 + locLen
+	chunkHdr      = 1 + 8 + 1
 )
 
 func unix(t time.Time) int64 {
@@ -133,36 +260,35 @@ func checkHeader(v []byte, hdr int) error {
 
 type poolRec struct {
 	entered, release, notBefore time.Time
-	sealed                      []byte
+	loc                         loc
 }
 
 func (r poolRec) encode() []byte {
-	b := make([]byte, poolHdr+len(r.sealed))
+	b := make([]byte, poolHdr)
 	b[0] = recordV1
 	putTime(b[1:], r.entered)
 	putTime(b[9:], r.release)
 	putTime(b[17:], r.notBefore)
-	copy(b[poolHdr:], r.sealed)
+	r.loc.put(b[poolHdrV1:])
 	return b
 }
 
-// decodePool aliases v: the result is valid only inside the transaction.
 func decodePool(v []byte) (poolRec, error) {
 	if err := checkHeader(v, poolHdr); err != nil {
 		return poolRec{}, err
 	}
-	return poolRec{getTime(v[1:]), getTime(v[9:]), getTime(v[17:]), v[poolHdr:]}, nil
+	return poolRec{getTime(v[1:]), getTime(v[9:]), getTime(v[17:]), getLoc(v[poolHdrV1:])}, nil
 }
 
 type outRec struct {
 	queued, next time.Time
 	attempts     uint32
 	leased       bool
-	sealed       []byte
+	loc          loc
 }
 
 func (r outRec) encode() []byte {
-	b := make([]byte, outgoingHdr+len(r.sealed))
+	b := make([]byte, outgoingHdr)
 	b[0] = recordV1
 	putTime(b[1:], r.queued)
 	putTime(b[9:], r.next)
@@ -170,7 +296,7 @@ func (r outRec) encode() []byte {
 	if r.leased {
 		b[21] = 1
 	}
-	copy(b[outgoingHdr:], r.sealed)
+	r.loc.put(b[outgoingHdrV1:])
 	return b
 }
 
@@ -178,7 +304,7 @@ func decodeOut(v []byte) (outRec, error) {
 	if err := checkHeader(v, outgoingHdr); err != nil {
 		return outRec{}, err
 	}
-	return outRec{getTime(v[1:]), getTime(v[9:]), binary.BigEndian.Uint32(v[17:]), v[21] == 1, v[outgoingHdr:]}, nil
+	return outRec{getTime(v[1:]), getTime(v[9:]), binary.BigEndian.Uint32(v[17:]), v[21] == 1, getLoc(v[outgoingHdrV1:])}, nil
 }
 
 type chunkRec struct {

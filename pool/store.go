@@ -7,18 +7,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// Bucket names. meta holds the format version, the replay floor and the
+// Bucket names. incoming, pool and outgoing are the queues' indexes: small
+// records (times, attempts) under the entry's ID; the sealed contents of
+// every entry of the three queues are in data under the same ID (see
+// record.go). meta holds the format version, the replay floor and the
 // counters.
 var (
 	bIncoming = []byte("incoming")
 	bPool     = []byte("pool")
 	bOutgoing = []byte("outgoing")
+	bData     = []byte("data")
 	bReplay   = []byte("replay")
 	bChunks   = []byte("chunks")
 	bMeta     = []byte("meta")
@@ -29,7 +35,9 @@ var (
 	counterPfx   = "count/"
 )
 
-const formatVersion = 1
+// formatVersion 2 keeps contents apart from the queue indexes; Open
+// converts a version 1 file (contents inline) in place.
+const formatVersion = 2
 
 // keyCheck is sealed into meta when the file is created, so that Open can
 // tell a wrong Sealer from corrupt records.
@@ -76,8 +84,10 @@ type Options struct {
 	// Granularity to which stored times of pool entries (down), chunks and
 	// replay records (up) are rounded; default 1 h.
 	Granularity time.Duration
-	// BatchDelay is how long a Batch call waits for others to share its
-	// commit (bbolt's MaxBatchDelay); default 10 ms.
+	// BatchDelay makes each group commit wait this long for more calls
+	// before it starts. The default, 0, commits at once: calls arriving
+	// during a commit share the next one, which batches as much as the
+	// load brings without adding latency (see commit.go).
 	BatchDelay time.Duration
 	// LockTimeout bounds the wait for the file lock; default 5 s.
 	LockTimeout time.Duration
@@ -104,7 +114,6 @@ func (o *Options) setDefaults() error {
 	def(&o.ChunkExpiry, 7*24*time.Hour)
 	def(&o.ReplayExpiry, 7*24*time.Hour)
 	def(&o.Granularity, time.Hour)
-	def(&o.BatchDelay, 10*time.Millisecond)
 	def(&o.LockTimeout, 5*time.Second)
 	if o.Rand == nil {
 		o.Rand = rand.Reader
@@ -128,12 +137,18 @@ func (l *lockedReader) Read(p []byte) (int, error) {
 // Store is the durable state of one remailer. Its methods are safe for
 // concurrent use. Only one process can open a file at a time.
 type Store struct {
-	db   *bolt.DB
-	opt  Options
-	rand io.Reader
+	db    *bolt.DB
+	opt   Options
+	rand  io.Reader
+	group committer
+	sp    *spool
+	path  string
+
+	noSpool bool // all contents inline: the layout BenchmarkLayout compares with
 }
 
-// Open opens or creates the store file at path (mode 0600).
+// Open opens or creates the store file at path and its spool PATH.spool
+// (mode 0600).
 func Open(path string, opt Options) (*Store, error) {
 	if err := opt.setDefaults(); err != nil {
 		return nil, err
@@ -142,9 +157,8 @@ func Open(path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pool: open %s: %w", path, err)
 	}
-	db.MaxBatchDelay = opt.BatchDelay
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bIncoming, bPool, bOutgoing, bReplay, bChunks, bMeta} {
+		for _, name := range [][]byte{bIncoming, bPool, bOutgoing, bData, bReplay, bChunks, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("bucket %s: %w", name, err)
 			}
@@ -161,23 +175,59 @@ func Open(path string, opt Options) (*Store, error) {
 			}
 			return meta.Put(mFormat, []byte{formatVersion})
 		}
-		if len(v) != 1 || v[0] != formatVersion {
+		if len(v) != 1 || (v[0] != 1 && v[0] != formatVersion) {
 			return fmt.Errorf("unsupported store format %x", v)
 		}
 		if plain, err := opt.Sealer.Open(meta.Get(mKeyCheck)); err != nil || string(plain) != keyCheck {
 			return ErrWrongKey
 		}
-		return nil
+		if v[0] == 1 {
+			if err := migrateV1(tx); err != nil {
+				return fmt.Errorf("converting from format 1: %w", err)
+			}
+			if err := meta.Put(mFormat, []byte{formatVersion}); err != nil {
+				return err
+			}
+		}
+		return releaseLeases(tx, opt.Lease)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("pool: open %s: %w", path, err)
 	}
-	return &Store{db: db, opt: opt, rand: &lockedReader{r: opt.Rand}}, nil
+	s := &Store{db: db, opt: opt, rand: &lockedReader{r: opt.Rand}, path: path}
+	if s.sp, err = openSpool(path+".spool", db, s.rand); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("pool: open %s.spool: %w", path, err)
+	}
+	return s, nil
 }
 
-// Close closes the file. Every call that returned before is durable.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the files. Every call that returned before is durable.
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if cerr := s.sp.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// stash puts sealed contents where they will stay: a spool slot if they
+// fit one (inline is then nil), else inline in the data bucket.
+func (s *Store) stash(sealed []byte) (l loc, inline []byte, err error) {
+	if len(sealed) <= slotSize && !s.noSpool {
+		l, err = s.sp.store(sealed)
+		return l, nil, err
+	}
+	return loc{inlineSlot, uint32(len(sealed))}, sealed, nil
+}
+
+// unstash gives back the slot of contents no committed record refers to.
+func (s *Store) unstash(l loc) {
+	if l.slot != inlineSlot {
+		s.sp.release(l.slot)
+	}
+}
 
 func (s *Store) newID() (ID, error) {
 	var id ID
@@ -241,7 +291,11 @@ func (s *Store) DropCorrupt(e *CorruptError) error {
 		if b.Get(e.Key) == nil {
 			return ErrNotFound
 		}
-		if err := b.Delete(e.Key); err != nil {
+		if isQueue(name) {
+			if err := s.deleteEntry(tx, name, e.Key); err != nil {
+				return err
+			}
+		} else if err := b.Delete(e.Key); err != nil {
 			return err
 		}
 		return bump(tx, CounterCorrupt, 1)
@@ -265,11 +319,15 @@ func (s *Store) AddIncoming(raw []byte) (ID, error) {
 	if err != nil {
 		return id, err
 	}
-	rec := append([]byte{recordV1}, sealed...)
-	err = s.db.Batch(func(tx *bolt.Tx) error {
-		return putNew(tx.Bucket(bIncoming), id[:], rec)
+	l, inline, err := s.stash(sealed)
+	if err != nil {
+		return id, err
+	}
+	err = s.batch(func(tx *bolt.Tx) error {
+		return putEntry(tx, bIncoming, id, incomingRec(l), inline)
 	})
 	if err != nil {
+		s.unstash(l)
 		return ID{}, fmt.Errorf("pool: add incoming: %w", err)
 	}
 	return id, nil
@@ -299,17 +357,16 @@ func (s *Store) Incoming() ([]ID, error) {
 // LoadIncoming returns the raw mail of an incoming entry.
 func (s *Store) LoadIncoming(id ID) ([]byte, error) {
 	var sealed []byte
+	end := s.sp.beginRead()
 	err := s.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bIncoming).Get(id[:])
-		if v == nil {
+		if tx.Bucket(bIncoming).Get(id[:]) == nil {
 			return ErrNotFound
 		}
-		if err := checkHeader(v, 1); err != nil {
-			return corrupt(bIncoming, id[:], err)
-		}
-		sealed = bytes.Clone(v[1:])
-		return nil
+		v, err := s.loadContents(tx, bIncoming, id[:])
+		sealed = bytes.Clone(v)
+		return err
 	})
+	end()
 	if err != nil {
 		return nil, fmt.Errorf("pool: load incoming %v: %w", id, err)
 	}
@@ -324,13 +381,12 @@ func (s *Store) LoadIncoming(id ID) ([]byte, error) {
 // (counted as CounterRejected). It does not touch the replay log.
 func (s *Store) DropIncoming(id ID) error {
 	var missing bool
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bIncoming)
-		missing = b.Get(id[:]) == nil
+	err := s.batch(func(tx *bolt.Tx) error {
+		missing = tx.Bucket(bIncoming).Get(id[:]) == nil
 		if missing {
 			return nil
 		}
-		if err := b.Delete(id[:]); err != nil {
+		if err := s.deleteEntry(tx, bIncoming, id[:]); err != nil {
 			return err
 		}
 		return bump(tx, CounterRejected, 1)
@@ -350,11 +406,17 @@ func (s *Store) DropIncoming(id ID) error {
 // is computed before the transaction, because a Batch function may run
 // more than once.
 type prepared struct {
-	key ID
-	val []byte
+	key    ID
+	hdr    []byte
+	loc    loc
+	inline []byte
+	put    bool // set by putPool in the transaction that ran last
 }
 
-func (s *Store) prepare(now time.Time, items []Item) ([]prepared, error) {
+// prepare seals items and stashes their contents. With spooled false the
+// contents stay inline: for callers inside a transaction, whose spool
+// writes would not be synced before the commit.
+func (s *Store) prepare(now time.Time, items []Item, spooled bool) ([]prepared, error) {
 	out := make([]prepared, 0, len(items))
 	for i, it := range items {
 		if !it.Kind.valid() {
@@ -373,20 +435,47 @@ func (s *Store) prepare(now time.Time, items []Item) ([]prepared, error) {
 		}
 		sealed, err := s.seal(encodePayload(it))
 		if err != nil {
+			s.unprepare(out)
 			return nil, err
 		}
-		rec := poolRec{entered: s.floor(now), release: release, notBefore: it.NotBefore, sealed: sealed}
-		out = append(out, prepared{id, rec.encode()})
+		l, inline := loc{inlineSlot, uint32(len(sealed))}, sealed
+		if spooled {
+			if l, inline, err = s.stash(sealed); err != nil {
+				s.unprepare(out)
+				return nil, err
+			}
+		}
+		rec := poolRec{entered: s.floor(now), release: release, notBefore: it.NotBefore, loc: l}
+		out = append(out, prepared{key: id, hdr: rec.encode(), loc: l, inline: inline})
 	}
 	return out, nil
 }
 
-func putPool(tx *bolt.Tx, entries []prepared) error {
-	b := tx.Bucket(bPool)
+// unprepare gives back the slots of entries that did not enter the pool
+// (err: none did).
+func (s *Store) unprepare(entries []prepared) {
 	for _, e := range entries {
-		if err := putNew(b, e.key[:], e.val); err != nil {
+		if !e.put {
+			s.unstash(e.loc)
+		}
+	}
+}
+
+// unputAll marks entries as not stored: at the start of every run of a
+// batch function, which may run more than once.
+func unputAll(entries []prepared) {
+	for i := range entries {
+		entries[i].put = false
+	}
+}
+
+func putPool(tx *bolt.Tx, entries []prepared) error {
+	for i := range entries {
+		e := &entries[i]
+		if err := putEntry(tx, bPool, e.key, e.hdr, e.inline); err != nil {
 			return err
 		}
+		e.put = true
 	}
 	return nil
 }
@@ -406,11 +495,10 @@ func (s *Store) testAndSet(tx *bolt.Tx, replayID [16]byte, now time.Time) (seen 
 // consumeIncoming deletes the incoming entry and does the replay
 // test-and-set: the common start of Accept and AcceptChunk.
 func (s *Store) consumeIncoming(tx *bolt.Tx, in ID, replayID [16]byte, now time.Time) (missing, dup bool, err error) {
-	inc := tx.Bucket(bIncoming)
-	if inc.Get(in[:]) == nil {
+	if tx.Bucket(bIncoming).Get(in[:]) == nil {
 		return true, false, nil
 	}
-	if err := inc.Delete(in[:]); err != nil {
+	if err := s.deleteEntry(tx, bIncoming, in[:]); err != nil {
 		return false, false, err
 	}
 	seen, err := s.testAndSet(tx, replayID, now)
@@ -428,12 +516,13 @@ func (s *Store) consumeIncoming(tx *bolt.Tx, in ID, replayID [16]byte, now time.
 // Accept on an incoming ID that is not there changes nothing and returns
 // ErrNotFound.
 func (s *Store) Accept(in ID, replayID [16]byte, now time.Time, items ...Item) (dup bool, err error) {
-	entries, err := s.prepare(now, items)
+	entries, err := s.prepare(now, items, true)
 	if err != nil {
 		return false, err
 	}
 	var missing bool
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx *bolt.Tx) error {
+		unputAll(entries)
 		var err error
 		missing, dup, err = s.consumeIncoming(tx, in, replayID, now)
 		if err != nil || missing || dup {
@@ -441,6 +530,10 @@ func (s *Store) Accept(in ID, replayID [16]byte, now time.Time, items ...Item) (
 		}
 		return putPool(tx, entries)
 	})
+	if err != nil {
+		unputAll(entries)
+	}
+	s.unprepare(entries)
 	if err == nil && missing {
 		err = ErrNotFound
 	}
@@ -453,11 +546,14 @@ func (s *Store) Accept(in ID, replayID [16]byte, now time.Time, items ...Item) (
 // AddPool puts items into the pool directly: dummies, replies to
 // administrative requests.
 func (s *Store) AddPool(now time.Time, items ...Item) error {
-	entries, err := s.prepare(now, items)
+	entries, err := s.prepare(now, items, true)
 	if err != nil {
 		return err
 	}
-	if err := s.db.Batch(func(tx *bolt.Tx) error { return putPool(tx, entries) }); err != nil {
+	err = s.batch(func(tx *bolt.Tx) error { unputAll(entries); return putPool(tx, entries) })
+	if err != nil {
+		unputAll(entries)
+		s.unprepare(entries)
 		return fmt.Errorf("pool: add: %w", err)
 	}
 	return nil
@@ -536,42 +632,91 @@ func (s *Store) ExpireReplay(now time.Time) (int, error) {
 
 // ---- pool → outgoing ----
 
+// moveBatch is how many entries one transaction of RunPool or DrainAll
+// moves: the transaction holds their new records in memory until commit.
+const moveBatch = 256
+
 // move re-seals a pool entry into a new outgoing entry under a fresh ID,
-// so that neither key nor ciphertext links the two.
-func (s *Store) move(tx *bolt.Tx, key []byte, now time.Time) error {
-	pb, ob := tx.Bucket(bPool), tx.Bucket(bOutgoing)
-	rec, err := decodePool(pb.Get(key))
-	if err != nil {
-		return corrupt(bPool, key, err)
+// so that neither key nor ciphertext links the two. An entry that is no
+// longer in the pool (a concurrent round took it) is skipped: moved is
+// false.
+func (s *Store) move(tx *bolt.Tx, key []byte, now time.Time, stashed *[]loc) (moved bool, err error) {
+	if tx.Bucket(bPool).Get(key) == nil {
+		return false, nil
 	}
-	plain, err := s.opt.Sealer.Open(rec.sealed)
+	v, err := s.loadContents(tx, bPool, key)
 	if err != nil {
-		return corrupt(bPool, key, err)
+		return false, err
+	}
+	plain, err := s.opt.Sealer.Open(v)
+	if err != nil {
+		return false, corrupt(bPool, key, err)
 	}
 	sealed, err := s.seal(plain)
 	if err != nil {
-		return err
+		return false, err
 	}
 	id, err := s.newID()
 	if err != nil {
-		return err
+		return false, err
 	}
-	out := outRec{queued: now, next: now, sealed: sealed}
-	if err := putNew(ob, id[:], out.encode()); err != nil {
-		return err
+	l, inline, err := s.stash(sealed)
+	if err != nil {
+		return false, err
 	}
-	return pb.Delete(key)
+	*stashed = append(*stashed, l)
+	out := outRec{queued: now, next: now, loc: l}
+	if err := putEntry(tx, bOutgoing, id, out.encode(), inline); err != nil {
+		return false, err
+	}
+	return true, s.deleteEntry(tx, bPool, key)
+}
+
+// moveAll moves the pool entries with these keys to the outgoing queue,
+// moveBatch per transaction. Each entry moves atomically; a crash between
+// transactions leaves the rest in the pool, for the next round.
+func (s *Store) moveAll(keys [][]byte, now time.Time) (int, error) {
+	moved := 0
+	for len(keys) > 0 {
+		part := keys[:min(len(keys), moveBatch)]
+		keys = keys[len(part):]
+		n := 0
+		var stashed []loc
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, k := range part {
+				ok, err := s.move(tx, k, now, &stashed)
+				if err != nil {
+					return err
+				}
+				if ok {
+					n++
+				}
+			}
+			// The new contents must be durable before the commit that
+			// refers to them.
+			return s.sp.sync()
+		})
+		if err != nil {
+			for _, l := range stashed {
+				s.unstash(l)
+			}
+			return moved, err
+		}
+		moved += n
+	}
+	return moved, nil
 }
 
 // RunPool is one round of §12.2 steps 2–4: entries whose NotBefore has
 // come take part, the Strategy selects, and the selected entries move to
-// the outgoing queue, all in one transaction. Dummies of step 1 are the
-// caller's (DummyCount, AddPool) before it calls RunPool. It returns how
-// many entries moved.
+// the outgoing queue. The selection reads the pool's index only (times,
+// never contents), so a large pool costs little memory; the moves are
+// then committed moveBatch at a time. Dummies of step 1 are the caller's
+// (DummyCount, AddPool) before it calls RunPool. It returns how many
+// entries moved.
 func (s *Store) RunPool(now time.Time) (int, error) {
-	moved := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var keys [][]byte
+	var keys [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
 		var infos []EntryInfo
 		err := tx.Bucket(bPool).ForEach(func(k, v []byte) error {
 			rec, err := decodePool(v)
@@ -593,20 +738,23 @@ func (s *Store) RunPool(now time.Time) (int, error) {
 			return fmt.Errorf("strategy: %w", err)
 		}
 		done := make([]bool, len(keys))
+		chosen := make([][]byte, 0, len(sel))
 		for _, i := range sel {
 			if i < 0 || i >= len(keys) || done[i] {
 				return fmt.Errorf("strategy selected bad index %d of %d", i, len(keys))
 			}
 			done[i] = true
-			if err := s.move(tx, keys[i], now); err != nil {
-				return err
-			}
+			chosen = append(chosen, keys[i])
 		}
-		moved = len(sel)
+		keys = chosen
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("pool: run: %w", err)
+	}
+	moved, err := s.moveAll(keys, now)
+	if err != nil {
+		return moved, fmt.Errorf("pool: run: %w", err)
 	}
 	return moved, nil
 }
@@ -614,26 +762,19 @@ func (s *Store) RunPool(now time.Time) (int, error) {
 // DrainAll moves every pool entry, latent ones included, to the outgoing
 // queue (flush --all).
 func (s *Store) DrainAll(now time.Time) (int, error) {
-	moved := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		var keys [][]byte
-		err := tx.Bucket(bPool).ForEach(func(k, _ []byte) error {
+	var keys [][]byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bPool).ForEach(func(k, _ []byte) error {
 			keys = append(keys, bytes.Clone(k))
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			if err := s.move(tx, k, now); err != nil {
-				return err
-			}
-		}
-		moved = len(keys)
-		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("pool: drain: %w", err)
+	}
+	moved, err := s.moveAll(keys, now)
+	if err != nil {
+		return moved, fmt.Errorf("pool: drain: %w", err)
 	}
 	return moved, nil
 }
@@ -661,26 +802,23 @@ func (s *Store) Due(now time.Time, limit int) ([]Outgoing, error) {
 			rec outRec
 		}
 		var list []due
-		err := ob.ForEach(func(k, v []byte) error {
-			if limit > 0 && len(list) >= limit {
-				return nil
-			}
+		c := ob.Cursor()
+		for k, v := c.First(); k != nil && (limit <= 0 || len(list) < limit); k, v = c.Next() {
 			rec, err := decodeOut(v)
 			if err != nil {
 				return corrupt(bOutgoing, k, err)
 			}
 			if rec.next.After(now) {
-				return nil
+				continue
 			}
-			rec.sealed = bytes.Clone(rec.sealed)
 			list = append(list, due{bytes.Clone(k), rec})
-			return nil
-		})
-		if err != nil {
-			return err
 		}
 		for _, d := range list {
-			plain, err := s.opt.Sealer.Open(d.rec.sealed)
+			sealed, err := s.loadContents(tx, bOutgoing, d.key)
+			if err != nil {
+				return err
+			}
+			plain, err := s.opt.Sealer.Open(sealed)
 			if err != nil {
 				return corrupt(bOutgoing, d.key, err)
 			}
@@ -704,16 +842,47 @@ func (s *Store) Due(now time.Time, limit int) ([]Outgoing, error) {
 	return out, nil
 }
 
+// releaseLeases makes the entries a previous process had handed out due
+// again (at Open): only one process opens the store, so nobody holds them now (the
+// delivery was cut short by a crash or a stop, and may or may not have
+// happened: the next hop's replay log drops a repeat).
+func releaseLeases(tx *bolt.Tx, lease time.Duration) error {
+	ob := tx.Bucket(bOutgoing)
+	type entry struct {
+		k   []byte
+		rec outRec
+	}
+	var held []entry
+	err := ob.ForEach(func(k, v []byte) error {
+		if rec, err := decodeOut(v); err == nil && rec.leased {
+			held = append(held, entry{bytes.Clone(k), rec})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range held {
+		// Due set next to the hand-out time + lease: back to the
+		// hand-out time, when it was due.
+		h.rec.leased = false
+		h.rec.next = h.rec.next.Add(-lease)
+		if err := ob.Put(h.k, h.rec.encode()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Ack deletes an outgoing entry the next hop has accepted.
 func (s *Store) Ack(id ID) error {
 	var missing bool
-	err := s.db.Batch(func(tx *bolt.Tx) error {
-		ob := tx.Bucket(bOutgoing)
-		missing = ob.Get(id[:]) == nil
+	err := s.batch(func(tx *bolt.Tx) error {
+		missing = tx.Bucket(bOutgoing).Get(id[:]) == nil
 		if missing {
 			return nil
 		}
-		if err := ob.Delete(id[:]); err != nil {
+		if err := s.deleteEntry(tx, bOutgoing, id[:]); err != nil {
 			return err
 		}
 		return bump(tx, CounterSent, 1)
@@ -734,7 +903,7 @@ func (s *Store) Ack(id ID) error {
 // min(RetryBase·2^(attempts−1), RetryMax).
 func (s *Store) Fail(id ID, now time.Time, permanent bool) (dropped bool, err error) {
 	var missing bool
-	err = s.db.Batch(func(tx *bolt.Tx) error {
+	err = s.batch(func(tx *bolt.Tx) error {
 		missing, dropped = false, false
 		ob := tx.Bucket(bOutgoing)
 		v := ob.Get(id[:])
@@ -749,7 +918,7 @@ func (s *Store) Fail(id ID, now time.Time, permanent bool) (dropped bool, err er
 				return corrupt(bOutgoing, id[:], err)
 			}
 			dropped = true
-			if err := ob.Delete(id[:]); err != nil {
+			if err := s.deleteEntry(tx, bOutgoing, id[:]); err != nil {
 				return err
 			}
 			return bump(tx, CounterFailed, 1)
@@ -757,7 +926,7 @@ func (s *Store) Fail(id ID, now time.Time, permanent bool) (dropped bool, err er
 		rec.attempts++
 		if permanent || now.Sub(rec.queued) >= s.opt.GiveUp {
 			dropped = true
-			if err := ob.Delete(id[:]); err != nil {
+			if err := s.deleteEntry(tx, bOutgoing, id[:]); err != nil {
 				return err
 			}
 			if permanent {
@@ -766,8 +935,7 @@ func (s *Store) Fail(id ID, now time.Time, permanent bool) (dropped bool, err er
 			return bump(tx, CounterGaveUp, 1)
 		}
 		rec.next, rec.leased = now.Add(s.backoff(rec.attempts)), false
-		return ob.Put(id[:], rec.encode()) // encode copies rec.sealed out of v
-
+		return ob.Put(id[:], rec.encode())
 	})
 	if err == nil && missing {
 		err = ErrNotFound
@@ -806,7 +974,7 @@ type Stats struct {
 	Counters map[string]uint64 // see the Counter constants
 }
 
-// Stats counts the buckets; it reads record headers only, no contents.
+// Stats counts the queues; it reads their indexes only, never contents.
 func (s *Store) Stats(now time.Time) (Stats, error) {
 	st := Stats{Counters: map[string]uint64{}}
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -878,18 +1046,92 @@ func (s *Store) Stats(now time.Time) (Stats, error) {
 	return st, nil
 }
 
-// Backup writes a consistent copy of the whole file to w while the store
-// stays in use (a read transaction; writers are not blocked). The copy is
-// a bbolt file that Open accepts with the same Sealer.
+// Backup writes a consistent copy of the store to w while it stays in use
+// (a read transaction; writers are not blocked). The copy is one bbolt
+// file that Open accepts with the same Sealer: the contents of the spool
+// are put inline, so it needs no spool file beside it. It is built in a
+// temporary file beside the store, committed every backupBatch records
+// so that memory stays small.
 func (s *Store) Backup(w io.Writer) (int64, error) {
-	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(w)
-		return err
-	})
+	n, err := s.backup(w)
 	if err != nil {
 		return n, fmt.Errorf("pool: backup: %w", err)
 	}
 	return n, nil
+}
+
+const backupBatch = 512
+
+func (s *Store) backup(w io.Writer) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".backup-*")
+	if err != nil {
+		return 0, err
+	}
+	name := tmp.Name()
+	tmp.Close()
+	defer os.Remove(name)
+	dst, err := bolt.Open(name, 0o600, &bolt.Options{NoSync: true, Timeout: time.Second})
+	if err != nil {
+		return 0, err
+	}
+	defer dst.Close()
+	dtx, err := dst.Begin(true)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { dtx.Rollback() }()
+	puts := 0
+	put := func(bucket, k, v []byte) error {
+		if puts++; puts%backupBatch == 0 {
+			if err := dtx.Commit(); err != nil {
+				return err
+			}
+			if dtx, err = dst.Begin(true); err != nil {
+				return err
+			}
+		}
+		b, err := dtx.CreateBucketIfNotExists(bucket)
+		if err != nil {
+			return err
+		}
+		return b.Put(k, v)
+	}
+	end := s.sp.beginRead()
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			if _, err := dtx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+			return b.ForEach(func(k, v []byte) error {
+				if l, ok := indexLoc(v); ok && isQueue(name) && l.slot != inlineSlot {
+					contents, err := s.sp.read(l)
+					if err != nil {
+						return corrupt(name, k, err)
+					}
+					if err := put(bData, k, dataRecord(contents)); err != nil {
+						return err
+					}
+					v = bytes.Clone(v)
+					loc{inlineSlot, l.n}.put(v[len(v)-locLen:])
+				}
+				return put(name, k, v)
+			})
+		})
+	})
+	end()
+	if err == nil {
+		err = dtx.Commit()
+	}
+	if err == nil {
+		err = dst.Close()
+	}
+	if err != nil {
+		return 0, err
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return io.Copy(w, f)
 }

@@ -16,8 +16,13 @@ import (
 const usage = `usage: mix COMMAND [flags]
 
 commands:
-  send            build the packets of a message and write them as e-mails
+  update          fetch the remailer lists (keys, statistics) from a pinger
+  list            show the known remailers with their statistics
+  chain           show the chain 'send' would choose, and why
+  send            build the packets of a message and send them or write them as e-mails
   packet decode   decrypt one packet with a secret key ring and print it as JSON
+
+The client directory (--dir) is $MIXDIR, else ~/.mix.
 
 Run 'mix COMMAND -h' for the flags of a command.
 `
@@ -36,6 +41,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	switch {
 	case args[0] == "send":
 		err = cmdSend(args[1:], stdin, stdout, stderr)
+	case args[0] == "update":
+		err = cmdUpdate(args[1:], stdout, stderr)
+	case args[0] == "list":
+		err = cmdList(args[1:], stdout, stderr)
+	case args[0] == "chain":
+		err = cmdChain(args[1:], stdout, stderr)
 	case args[0] == "packet" && len(args) > 1 && args[1] == "decode":
 		err = cmdDecode(args[2:], stdin, stdout, stderr)
 	case args[0] == "-h" || args[0] == "--help" || args[0] == "help":

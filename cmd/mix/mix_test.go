@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -230,11 +231,17 @@ func TestSendErrors(t *testing.T) {
 	}{
 		{"alpha,nosuch", "nosuch"},
 		{strings.Repeat("delta,", 10) + "delta", "slots"},
-		{"alpha,*", "random"},
 	} {
 		r := mix(t, []byte("x"), "send", "--pubring", pubring, "--chain", c.chain, "--to", "a@b.test", "--out", t.TempDir())
 		if r.code == 0 || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("chain %s: exit %d stderr %q, want error naming %q", c.chain, r.code, r.stderr, c.want)
 		}
+	}
+	// With --pubring and no statistics a random hop is chosen without
+	// reliability limits.
+	out := t.TempDir()
+	r := mix(t, []byte("x"), "send", "--pubring", pubring, "--chain", "alpha,*", "--to", "a@b.test", "--out", out, "--verbose")
+	if r.code != 0 || !regexp.MustCompile(`chain alpha,(bravo|charlie|delta|echo), 1 packet`).MatchString(r.stdout) {
+		t.Errorf("random hop with --pubring: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
 	}
 }

@@ -9,11 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
-	"syscall"
 
 	"github.com/mixgo/mixgo/keyring"
 	"github.com/mixgo/mixgo/mix"
@@ -25,12 +23,17 @@ const usage = `usage: mixd COMMAND --dir DIR [flags]
 commands:
   init      create a remailer in DIR: configuration, key, filter files
   key       print the node's pubring.mix entry (--type2: its type2.list line)
-  run       run the daemon (SMTP in, decrypt, pool, send)
+  run       run the daemon (SMTP in, decrypt, pool, send; the pinger if enabled)
   process   store and decrypt mail from stdin or FILE... (MTA pipe, like mixmaster -R)
   flush     run a pool round and send what is due (--all: drain the whole pool)
   pool      show the pool and outgoing queue
   backup    write a consistent copy of the store to --to FILE (also while running)
+  import-mixmaster  create DIR from a Mixmaster installation: MIXDIR [--passphrase-file F]
+  block-destination  add ADDRESS... (or @domain) to dest.blk (a running daemon applies it at once)
+  doctor    check DNS (A, PTR, MX, SPF, DKIM, DMARC), block lists, TLS and the SMTP banner
+  dkim-record  print the DNS TXT record publishing the DKIM key
   demo      run a local network of four remailers and send messages through it
+  sim       measure the mixing strategies' anonymity and latency (docs/ANONYMITY.md)
   version   print the version
 
 Run 'mixd COMMAND -h' for the flags of a command.
@@ -48,6 +51,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Reader, io.Writer, io.Writer) error{
 		"init": cmdInit, "key": cmdKey, "run": cmdRun, "process": cmdProcess,
 		"flush": cmdFlush, "pool": cmdPool, "backup": cmdBackup, "gendoc": cmdGendoc, "demo": cmdDemo,
+		"doctor": cmdDoctor, "dkim-record": cmdDKIMRecord,
+		"import-mixmaster": cmdImport, "block-destination": cmdBlock, "sim": cmdSim,
 	}
 	switch args[0] {
 	case "version", "--version":
@@ -112,15 +117,26 @@ func cmdInit(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.BoolVar(&o.Middleman, "middleman", false, "run as a middleman (never deliver final messages itself)")
 	fs.StringVar(&o.Listen, "listen", "", "SMTP listener `host:port` (default 127.0.0.1:2525)")
 	fs.StringVar(&o.Deliver, "deliver", "", "egress: smtp://HOST:PORT, mx, sendmail:PATH or dir:PATH (default mx)")
+	fs.StringVar(&o.Hostname, "hostname", "", "public host `name` (greeting, EHLO, self-signed certificate; default localhost)")
+	pingerOnly := fs.Bool("pinger-only", false, "create a pinger without a remailer: --name/--address are the pinger's, --listen its SMTP listener")
+	pingerAddr := fs.String("pinger-address", "", "also run a pinger beside the remailer, with this `address`")
 	if err := parse(fs, dir, args); err != nil {
 		return err
 	}
 	if o.Name == "" || o.Address == "" {
 		return fmt.Errorf("%w: --name and --address are required", errUsage)
 	}
+	if *pingerOnly {
+		return initPinger(*dir, o, stdout)
+	}
 	pub, err := mix.Init(*dir, o)
 	if err != nil {
 		return err
+	}
+	if *pingerAddr != "" {
+		if err := enablePinger(*dir, *pingerAddr, stdout); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "created remailer %s in %s\n", pub.Name, *dir)
 	fmt.Fprintf(stdout, "type2.list line: %s\n", pub.Type2Line())
@@ -160,14 +176,7 @@ func cmdRun(args []string, _ io.Reader, _, stderr io.Writer) error {
 	if err := parse(fs, dir, args); err != nil {
 		return err
 	}
-	n, err := mix.Open(*dir, nil)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return n.Run(ctx)
+	return runRoles(*dir) // the remailer and/or the pinger (pinger.go)
 }
 
 func cmdProcess(args []string, stdin io.Reader, _, stderr io.Writer) error {
@@ -205,11 +214,9 @@ func cmdProcess(args []string, stdin io.Reader, _, stderr io.Writer) error {
 		return err
 	}
 	defer n.Close()
-	if err := n.ReceiveAll(count, read); err != nil {
-		return err
-	}
-	// Stored: from here on nothing is lost. Decrypt now, like mixmaster -R.
-	return n.ProcessAll()
+	// Store each mail (from then on nothing is lost) and decrypt it, like
+	// mixmaster -R.
+	return n.ProcessBatch(count, read)
 }
 
 // viaDaemon runs a control command if a daemon is running; ok is false

@@ -110,6 +110,15 @@ func (s *session) Data(r io.Reader) error {
 	for _, rcpt := range s.to {
 		s.h.mu.Lock()
 		next, routed := s.h.routes[strings.ToLower(rcpt)]
+		if !routed {
+			// local+tag@domain goes where local@domain goes (a pinger's
+			// request IDs ride on such tags), as MTAs deliver it.
+			if local, domain, ok := strings.Cut(strings.ToLower(rcpt), "@"); ok {
+				if base, _, tagged := strings.Cut(local, "+"); tagged {
+					next, routed = s.h.routes[base+"@"+domain]
+				}
+			}
+		}
 		s.h.mu.Unlock()
 		if routed {
 			if err := Send(next, s.from, []string{rcpt}, data); err != nil {
