@@ -19,18 +19,27 @@
 //
 // # Durability
 //
-// Everything lives in one bbolt file. bbolt writes a transaction with
-// copy-on-write pages and fsyncs on commit (NoSync stays false), so a call
-// that changes state is durable when it returns, and a crash at any point
-// leaves either the whole transaction or none of it: an accepted message is
-// never lost and never in two places. The calls that run concurrently
-// (AddIncoming, Accept, AcceptChunk, AddPool, DropIncoming, Ack, Fail) go
-// through bbolt's DB.Batch: calls arriving within Options.BatchDelay share
-// one transaction and therefore one fsync (group commit). A lone caller
-// waits up to BatchDelay before its commit starts; that is the price of
-// the group commit. Functions passed to Batch may run more than once, so
-// all their inputs (IDs, sealed records) are prepared before the
-// transaction and result variables are reset at every run.
+// The state is a bbolt file (PATH) and a spool file beside it
+// (PATH.spool). bbolt holds the queues' indexes, the replay log, the chunk
+// store and the counters; the sealed contents of queue entries (the 20–30
+// KB packets and mails) sit in fixed-size spool slots that the index
+// records point to, or inline in bbolt when too large for a slot (see
+// spool.go and docs/PERFORMANCE.md for why). bbolt writes a transaction
+// with copy-on-write pages and fsyncs on commit (NoSync stays false); the
+// spool slots a transaction refers to are written while free and fsynced
+// before that commit. So a call that changes state is durable when it
+// returns, and a crash at any point leaves either the whole transaction or
+// none of it: an accepted message is never lost and never in two places.
+// The calls that run concurrently (AddIncoming, Accept, AcceptChunk,
+// AddPool, DropIncoming, Ack, Fail) share commits (group commit,
+// commit.go): a commit starts as soon as there is work, and the calls that
+// arrive meanwhile share the next one, so under load many calls share one
+// set of fsyncs without any lone caller waiting for company
+// (Options.BatchDelay can add such a wait). Functions run in a shared
+// commit may run more than once, so all their inputs (IDs, sealed records,
+// spool slots) are prepared before the transaction and result variables
+// are reset at every run. Open releases the leases (below) a previous
+// process left, since only one process can hold the file.
 //
 // Hand-outs from [Store.Due] are leased (Options.Lease): an entry handed
 // to a sender is not handed out again until the lease runs out, so a
@@ -53,13 +62,16 @@
 //
 // All message contents (incoming mails with their headers, pool and
 // outgoing entries with their destination, chunks) are sealed with
-// Options.Sealer; [NewAESGCMSealer] provides AES-256-GCM. Intermediate
-// packets are ciphertext already but are sealed too: sealing and opening
-// 20 KB takes 25–80 µs (BenchmarkSeal on the 2-core development VM),
-// against milliseconds for the commit's fsync, and it makes the rule
-// uniform and also hides the next-hop address. Sealing also
-// matters because bbolt does not wipe freed pages: deleted records remain
-// in the file until the page is reused, and they are ciphertext. The
+// Options.Sealer; [NewAESGCMSealer] provides AES-256-GCM. Spool slots are
+// taken at random among the free ones, so a slot number does not tell when
+// its contents arrived, and the one spool file has no per-message times.
+// Intermediate packets are ciphertext already but are sealed too: sealing
+// and opening 20 KB takes 25–80 µs (BenchmarkSeal on the 2-core
+// development VM), against milliseconds for the commit's fsync, and it
+// makes the rule uniform and also hides the next-hop address. Sealing
+// also matters because neither bbolt nor the spool wipes freed space:
+// deleted records remain in the files until the space is reused, and they
+// are ciphertext. The
 // sealing key must be kept outside the database file; a sealed check
 // value lets Open refuse a wrong key (ErrWrongKey) instead of reporting
 // every record as corrupt.

@@ -110,11 +110,50 @@ func cmdDemo(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(client, 0o700); err != nil {
 		return err
 	}
-	for _, d := range append([]string{client}, nodeDirs(nodes)...) {
+	for _, d := range append([]string{client}, nodeDirs(nodes[:4])...) {
 		if err := os.WriteFile(filepath.Join(d, mix.PubringFile), pubring, 0o600); err != nil {
 			return err
 		}
 	}
+
+	// The pinger: finds the remailers through their remailer-key and
+	// remailer-conf answers, pings them and publishes the statistics.
+	pinger := &demoNode{name: "pinger", dir: filepath.Join(abs, "pinger")}
+	if pinger.listen, err = freeAddr(); err != nil {
+		return err
+	}
+	httpAt, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	// The finger client always dials port 79: use it when we may (root),
+	// else any free port.
+	fingerAt := "127.0.0.1:79"
+	if l, err := net.Listen("tcp", fingerAt); err == nil {
+		l.Close()
+	} else if fingerAt, err = freeAddr(); err != nil {
+		return err
+	}
+	var remailers []string
+	for _, n := range nodes {
+		remailers = append(remailers, n.name+"@remailer.test")
+	}
+	pingerCfg := mix.DefaultConfig()
+	pingerCfg.Name, pingerCfg.Address = "pinger", "pinger@pinger.test"
+	pingerCfg.Remailer, pingerCfg.Pinger = false, true
+	pingerCfg.PingerListen, pingerCfg.Deliver, pingerCfg.Hostname = pinger.listen, "smtp://"+hubAddr, "pinger.localhost"
+	pingerCfg.PingerHTTP, pingerCfg.PingerFinger = httpAt, fingerAt
+	pingerCfg.PingerRemailers = strings.Join(remailers, " ")
+	if err := os.MkdirAll(pinger.dir, 0o700); err != nil {
+		return err
+	}
+	// Demo schedules: a ping round every 10 s instead of every 2 hours.
+	pingerText := append(pingerCfg.Text(), "\n# demo settings\npinger_ping_schedule = @every 10s\npinger_chain_schedule = @every 30s\npinger_discovery_schedule = @every 20s\npinger_skew_abs = 0s\n"...)
+	if err := os.WriteFile(filepath.Join(pinger.dir, mix.ConfigFile), pingerText, 0o600); err != nil {
+		return err
+	}
+	h.Route(pingerCfg.Address, pinger.listen)
+	nodes = append(nodes, pinger)
 
 	for _, n := range nodes {
 		n.cmd = exec.Command(self, "run", "--dir", n.dir)
@@ -137,32 +176,29 @@ func cmdDemo(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s did not start (see %s): %w", n.name, filepath.Join(n.dir, "mixd.log"), err)
 		}
 	}
-	say("4 remailers running (logs: %s/<name>/mixd.log)", abs)
+	say("4 remailers and a pinger running (logs: %s/<name>/mixd.log)", abs)
+	say("pinger statistics: http://%s/   (mlist2.txt, type2.list, pubring.mix, stats.json, metrics)", httpAt)
+	if fhost, fport, _ := net.SplitHostPort(fingerAt); fport == "79" {
+		say("finger them:       finger @%s   (finger help@%s lists what else can be asked)", fhost, fhost)
+	} else {
+		say("finger them:       echo | nc %s %s   (port 79 needs root; finger help: echo help | nc %s %s)", fhost, fport, fhost, fport)
+	}
+	say("first ping results appear after about 20 s; the client can fetch them with: bin/mix update --dir %s --from http://%s/", client, httpAt)
 
-	// Messages through random three-hop chains, built by the client.
+	// Messages through random three-hop chains, chosen and built by the
+	// client and handed to the outside world's SMTP server.
 	start := time.Now()
 	for i := 1; i <= *messages; i++ {
-		out := filepath.Join(client, fmt.Sprintf("msg%d", i))
 		body := fmt.Sprintf("Hello from the mixgo demo, message %d of %d.\n", i, *messages)
-		chainSpec := demoChain(i)
-		cmd := exec.Command(mixBin, "send", "--pubring", filepath.Join(client, mix.PubringFile), "--chain", chainSpec,
-			"--to", fmt.Sprintf("recipient%d@example.org", i), "--subject", fmt.Sprintf("demo %d", i), "--out", out)
+		cmd := exec.Command(mixBin, "send", "--pubring", filepath.Join(client, mix.PubringFile), "--hops", "3",
+			"--to", fmt.Sprintf("recipient%d@example.org", i), "--subject", fmt.Sprintf("demo %d", i),
+			"--smtp", hubAddr, "--starttls", "off", "--from", "client@example.org", "--verbose")
 		cmd.Stdin = strings.NewReader(body)
-		if outb, err := cmd.CombinedOutput(); err != nil {
+		outb, err := cmd.CombinedOutput()
+		if err != nil {
 			return fmt.Errorf("mix send: %v: %s", err, outb)
 		}
-		files, _ := filepath.Glob(filepath.Join(out, "*.eml"))
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				return err
-			}
-			first := strings.SplitN(chainSpec, ",", 2)[0] + "@remailer.test"
-			if err := hub.Send(hubAddr, "client@example.org", []string{first}, data); err != nil {
-				return fmt.Errorf("submitting message %d: %w", i, err)
-			}
-		}
-		say("sent message %d through %s", i, chainSpec)
+		say("sent message %d: %s", i, strings.TrimSpace(strings.ReplaceAll(string(outb), "\n", "; ")))
 	}
 
 	say("waiting for the pool rounds (every 2 s in the demo; 15 min by default)...")
@@ -197,14 +233,6 @@ func cmdDemo(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 }
 
-// demoChain gives each demo message a chain: named so that the demo does
-// not depend on statistics, and ending once at the middleman to show
-// re-routing.
-func demoChain(i int) string {
-	chains := []string{"alpha,bravo,charlie", "charlie,alpha,delta", "bravo,charlie,alpha"}
-	return chains[(i-1)%len(chains)]
-}
-
 func nodeDirs(nodes []*demoNode) []string {
 	var d []string
 	for _, n := range nodes {
@@ -233,7 +261,7 @@ func stopNodes(nodes []*demoNode, say func(string, ...any)) {
 			<-done
 		}
 	}
-	say("all remailers stopped.")
+	say("all remailers and the pinger stopped.")
 }
 
 func freeAddr() (string, error) {

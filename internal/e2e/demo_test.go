@@ -51,8 +51,8 @@ wait:
 			t.Fatalf("no delivery within 90 s:\n%s", strings.Join(seen, "\n"))
 		}
 	}
-	if n := len(demoProcesses(t, dir)); n != 4 {
-		t.Errorf("%d demo node processes running, want 4", n)
+	if n := len(demoProcesses(t, dir)); n != 5 {
+		t.Errorf("%d demo node processes running, want 5 (4 remailers, a pinger)", n)
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
@@ -68,7 +68,7 @@ wait:
 	if left := demoProcesses(t, dir); len(left) > 0 {
 		t.Fatalf("processes left after Ctrl-C: %v", left)
 	}
-	if !strings.Contains(strings.Join(seen, "\n"), "all remailers stopped") {
+	if !strings.Contains(strings.Join(seen, "\n"), "all remailers and the pinger stopped") {
 		t.Errorf("demo output did not report a clean stop:\n%s", strings.Join(seen, "\n"))
 	}
 }
