@@ -6,7 +6,7 @@ FUZZTIME  ?= 10s
 BENCHTIME ?= 2s
 PKGS      := ./...
 
-.PHONY: all build test vet fmt-check bench fuzz demo clean docs deps deps-chromium screenshot
+.PHONY: all build test vet fmt-check bench fuzz demo e2e clean docs deps deps-chromium screenshot
 
 all: build
 
@@ -41,6 +41,12 @@ fuzz:
 # for the outside world, all on 127.0.0.1 in ./demo; Ctrl-C stops it.
 demo: build
 	@$(BIN)/mixd demo --dir demo
+
+# The end-to-end tests alone: real mixd processes, the demo run
+# non-interactively (every message must arrive), crash safety. `make test`
+# runs them too.
+e2e:
+	$(GO) test -count=1 -v -run . ./internal/e2e
 
 clean:
 	rm -rf $(BIN)

@@ -93,3 +93,33 @@ func demoProcesses(t *testing.T, dir string) []string {
 	}
 	return found
 }
+
+// TestDemoDeliversAll is `make demo` without the terminal: every message
+// it sends arrives.
+func TestDemoDeliversAll(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	out, err := exec.Command(bin("mixd"), "demo", "--dir", dir, "--messages", "3", "--exit-after-delivery", "--timeout", "2m").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	text := string(out)
+	if strings.Count(text, "message delivered to") != 3 || !strings.Contains(text, "all 3 messages delivered") {
+		t.Fatalf("not every message arrived:\n%s", text)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "outside", "Maildir", "new", "*"))
+	if len(files) < 3 {
+		t.Fatalf("%d mails in the outside Maildir, want at least 3", len(files))
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := string(b); strings.HasPrefix(s, "Delivered-To: recipient") && !strings.Contains(s, "Hello from the mixgo demo") {
+			t.Errorf("%s lacks the demo text:\n%s", f, s)
+		}
+	}
+	if left := demoProcesses(t, dir); len(left) > 0 {
+		t.Fatalf("processes left: %v", left)
+	}
+}
