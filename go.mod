@@ -6,6 +6,7 @@ toolchain go1.26.8
 
 require (
 	github.com/ProtonMail/go-crypto v1.5.2
+	github.com/emersion/go-message v0.18.2
 	github.com/emersion/go-msgauth v0.7.0
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1

@@ -3,6 +3,7 @@ package abuse
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -288,5 +289,130 @@ func TestInfoAndReply(t *testing.T) {
 	abuse := ParseInfo(DefaultAbuseText("alpha", "alpha@remailer.test", 168*time.Hour))
 	if !strings.Contains(string(Expand(abuse.Body, "angry@x.example")), "\ndestination-block angry@x.example\n") || !strings.Contains(string(abuse.Body), "7 days") {
 		t.Error("default abuse text lacks the block line or the period")
+	}
+}
+
+func TestSplitMessage(t *testing.T) {
+	cases := []struct {
+		name, mail    string
+		fields        int
+		from, subject string
+		body          string
+	}{
+		{"crlf and folding", "From: a@b.example\r\nSubject: two\r\n\t words \r\n\r\nbody\r\n", 2, "a@b.example", "two words", "body\r\n"},
+		{"mbox from line", "From x@y Thu Nov 26 2026\nFrom: a@b.example\n\nbody\n", 1, "a@b.example", "", "body\n"},
+		{"bad line starts the body", "From: a@b.example\nSubject: x\nplease block me\n destination-block v@x.example\n", 2, "a@b.example", "x",
+			"please block me\n destination-block v@x.example\n"},
+		{"no field at all", "destination-block v@x.example\n\nthanks\n", 0, "", "", "destination-block v@x.example\n\nthanks\n"},
+		{"leading blank is no field", " From: a@b.example\n\nbody\n", 0, "", "", " From: a@b.example\n\nbody\n"},
+		{"blank before the colon", "Subject : x\n\n", 1, "", "x", ""},
+		{"no body", "From: a@b.example\nSubject: x", 2, "a@b.example", "x", ""},
+		{"empty header", "\nbody", 0, "", "", "body"},
+	}
+	for _, c := range cases {
+		h, body := SplitMessage([]byte(c.mail))
+		if h.Len() != c.fields || h.Get("From") != c.from || h.Get("Subject") != c.subject || string(body) != c.body {
+			t.Errorf("%s: %d fields, From %q, Subject %q, body %q", c.name, h.Len(), h.Get("From"), h.Get("Subject"), body)
+		}
+	}
+}
+
+// A hostile header costs at most maxHeaderBytes and maxFields; what lies
+// beyond is not read, the field the limit cuts is dropped, and the body
+// is still found after the empty line.
+func TestSplitMessageLimits(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("From: a@b.example\n")
+	for i := 0; i < 600; i++ {
+		fmt.Fprintf(&b, "X-N: %d\n", i)
+	}
+	h, body := SplitMessage([]byte(b.String() + "Subject: remailer-key\n\nbody\n"))
+	if h.Len() != maxFields || h.Get("From") != "a@b.example" || len(h.Values("X-N")) != maxFields-1 || h.Has("Subject") || string(body) != "body\n" {
+		t.Errorf("600 fields: %d read, From %q, body %q", h.Len(), h.Get("From"), body)
+	}
+
+	head := "From: a@b.example\n"
+	for len(head) < maxHeaderBytes-1000 { // fewer than maxFields lines
+		head += "X-Pad: " + strings.Repeat("p", 900) + "\n"
+	}
+	// The limit falls after "Subject: remailer-key" of a longer subject.
+	head += "X-Pad: " + strings.Repeat("p", maxHeaderBytes-len(head)-len("Subject: remailer-key")-len("X-Pad: \n")) + "\n"
+	raw := head + "Subject: remailer-key please\nX-Late: 1\n\nconfirm dbc-abcdefghijklmnopqrstuvwxyz\n"
+	h, body = SplitMessage([]byte(raw))
+	if h.Get("From") != "a@b.example" || h.Has("Subject") || h.Has("X-Late") || string(body) != "confirm dbc-abcdefghijklmnopqrstuvwxyz\n" {
+		t.Errorf("oversized header: Subject %q, X-Late %v, body %q", h.Get("Subject"), h.Has("X-Late"), body)
+	}
+	if m := Classify([]byte(raw), alphaAddrs); m.Kind != Confirm || !m.HasSender {
+		t.Errorf("oversized header classified %+v", m)
+	}
+	// A field ending exactly at the limit is kept unless a continuation
+	// line follows.
+	head = head[:len(head)-2] + "\n" // one pad byte less
+	for _, c := range []struct{ next, subject string }{{"X-Late: 1\n", "remailer-key"}, {" please\n", ""}} {
+		if h, body := SplitMessage([]byte(head + "Subject: remailer-key\n" + c.next + "\nbody")); h.Get("Subject") != c.subject || string(body) != "body" {
+			t.Errorf("header ending at the limit before %q: Subject %q, body %q", c.next, h.Get("Subject"), body)
+		}
+	}
+	// A nameless field (go-message skips it) cut by the limit.
+	if h, body := SplitMessage([]byte(": " + strings.Repeat("x", maxHeaderBytes) + "\n\nbody")); h.Len() != 0 || string(body) != "body" {
+		t.Errorf("nameless field: %d fields, body %q", h.Len(), body)
+	}
+	// An oversized header without an empty line has no body.
+	if _, body := SplitMessage([]byte(head + strings.Repeat("X-More: x\n", 100))); body != nil {
+		t.Errorf("body %q", body)
+	}
+}
+
+// Subject and From may be RFC 2047 words in any common charset.
+func TestEncodedWords(t *testing.T) {
+	m := Classify([]byte("From: =?koi8-r?B?6dfBziDwxdTSz9c=?= <a@b.example>\nSubject: =?utf-8?q?remailer-key?=\n\n"), alphaAddrs)
+	if m.Kind != Request || m.Request != "remailer-key" || !m.HasSender || m.Sender.Display != "a@b.example" {
+		t.Errorf("encoded request: %+v", m)
+	}
+	m = Classify([]byte("From: =?windows-1251?B?xuDr7uHg?= <a@b.example>\nTo: =?x-unknown?q?x?= <abuse@remailer.test>\nSubject: =?windows-1251?B?xuDr7uHg?=\n\n"), alphaAddrs)
+	if m.Kind != Complaint || !m.HasSender {
+		t.Errorf("encoded complaint: %+v", m)
+	}
+	if i := ParseInfo([]byte("Subject: =?utf-8?q?Hilfe_f=C3=BCr_alpha?=\n\ntext\n")); i.Subject != "Hilfe für alpha" || string(i.Body) != "text\n" {
+		t.Errorf("%+v", i)
+	}
+}
+
+func TestReplyHeader(t *testing.T) {
+	long := strings.Repeat("Statistik für den Remailer ", 6)
+	r := Reply{FromName: "Remailer, Inc.", From: "alpha@remailer.test", To: "p@e.example (conf.1=2=ab)", Subject: long,
+		Extra: []Field{{"Auto-Submitted", "auto-replied"}, {"Subject", "injected"}, {"Bad Name", "x"}, {strings.Repeat("N", 80), "x y"}, {"X-Note", "a\r\nBcc: v@x.example"}}, Body: []byte("body\n")}
+	raw := r.Bytes()
+	if bytes.Contains(raw, []byte("\r")) || !bytes.HasSuffix(raw, []byte("\n\nbody\n")) {
+		t.Fatalf("%q", raw)
+	}
+	// go-message folds at blanks: a long line only when its first word
+	// (here an RFC 2047 word) does not fit in 78 characters.
+	for _, l := range strings.Split(string(raw), "\n") {
+		if len(l) > 998 {
+			t.Errorf("line of %d characters: %q", len(l), l)
+		}
+	}
+	h, body := SplitMessage(raw)
+	subject, err := h.Subject()
+	if err != nil || subject != long || string(body) != "body\n" {
+		t.Fatalf("subject %q (%v), body %q", subject, err, body)
+	}
+	from, err := h.AddressList("From")
+	if err != nil || len(from) != 1 || from[0].Name != "Remailer, Inc." || from[0].Address != "alpha@remailer.test" {
+		t.Errorf("From %q: %v", h.Get("From"), err)
+	}
+	if h.Len() != 5 || h.Get("To") != "p@e.example (conf.1=2=ab)" || h.Get("Auto-Submitted") != "auto-replied" || h.Get("X-Note") != "a  Bcc: v@x.example" || h.Has("Bcc") {
+		t.Errorf("header %q", raw)
+	}
+	r = Reply{FromName: "Relais Zürich", From: "z@remailer.test", To: "a@b.example", Subject: strings.Repeat("Statistics for the remailer ", 6)}
+	raw = r.Bytes()
+	if h, _ := SplitMessage(raw); h.Get("From") != "=?utf-8?q?Relais_Z=C3=BCrich?= <z@remailer.test>" || h.Get("Subject") != strings.TrimSpace(r.Subject) {
+		t.Errorf("From %q, Subject %q", h.Get("From"), h.Get("Subject"))
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if len(l) > 78 {
+			t.Errorf("plain words not folded: %q", l)
+		}
 	}
 }

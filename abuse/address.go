@@ -1,9 +1,10 @@
 package abuse
 
 import (
-	"net/mail"
 	"regexp"
 	"strings"
+
+	"github.com/emersion/go-message/mail"
 )
 
 // ValidAddress reports whether a is a plain address a reply may go to or a
@@ -46,7 +47,7 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-// addrSpec finds bare addresses in text that net/mail could not parse.
+// addrSpec finds bare addresses in text the address parser rejected.
 var addrSpec = regexp.MustCompile(`[A-Za-z0-9!#$%&'*+/=?^_` + "`" + `{|}~.-]+@[A-Za-z0-9.-]+`)
 
 // tokenComment is an address followed by a comment that carries a token,
@@ -63,7 +64,8 @@ type Addr struct {
 }
 
 // ParseMailbox returns the single usable address of a From:/Reply-To:
-// value, or ok = false.
+// value, or ok = false. go-message's parser reads it, so a display name in
+// RFC 2047 words of any common charset does not make it unusable.
 func ParseMailbox(v string) (a Addr, ok bool) {
 	if len(v) > 2000 {
 		return Addr{}, false
@@ -79,7 +81,7 @@ func ParseMailbox(v string) (a Addr, ok bool) {
 }
 
 // addressList returns every address found in a To:/Cc:-style value, in
-// lower case; on a value net/mail rejects it falls back to whatever looks
+// lower case; on a value the parser rejects it falls back to whatever looks
 // like an address.
 func addressList(v string) []string {
 	if len(v) > maxHeaderBytes {

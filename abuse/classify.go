@@ -89,7 +89,8 @@ func Classify(raw []byte, a Addresses) Mail {
 	}
 	m.Sender, m.HasSender = ParseMailbox(sender)
 	m.Automatic = automatic(h)
-	subject := strings.TrimSpace(h.Get("Subject"))
+	subject, _ := h.Subject() // RFC 2047 words decoded; as written when they cannot be
+	subject = strings.TrimSpace(subject)
 	switch {
 	case bounce(h, from):
 		m.Kind = Bounce
@@ -209,7 +210,7 @@ func toAbuse(h Header, a Addresses) bool {
 		return false
 	}
 	for _, name := range []string{"Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc"} {
-		for _, v := range h.All(name) {
+		for _, v := range h.Values(name) {
 			for _, r := range addressList(v) {
 				if abuse[r] {
 					return true

@@ -1,10 +1,12 @@
 package abuse
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func addVectorSeeds(f *testing.F) {
@@ -63,6 +65,46 @@ func FuzzParseMailbox(f *testing.F) {
 		a, ok := ParseMailbox(v)
 		if ok && (!ValidAddress(a.Addr) || !strings.HasPrefix(a.Display, a.Addr) || strings.ContainsAny(a.Display, "\r\n\x00")) {
 			t.Fatalf("ParseMailbox(%q) = %+v", v, a)
+		}
+	})
+}
+
+// FuzzSplitMessage: the header stays within its bounds, values are
+// unfolded, and the body is the end of the mail.
+func FuzzSplitMessage(f *testing.F) {
+	addVectorSeeds(f)
+	f.Add([]byte("From: a@b.example\nbad line\n cont\n\nbody"))
+	f.Add([]byte(" lead\nSubject: =?koi8-r?B?6dfBziDwxdTSz9c=?=\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		h, body := SplitMessage(raw)
+		if h.Len() > maxFields || !bytes.HasSuffix(raw, body) {
+			t.Fatalf("%d fields, body %q", h.Len(), body)
+		}
+		for fs := h.Fields(); fs.Next(); {
+			if strings.Contains(fs.Value(), "\n") {
+				t.Fatalf("field %q not unfolded: %q", fs.Key(), fs.Value())
+			}
+		}
+		h.Subject()
+	})
+}
+
+// FuzzReply: whatever the names and texts, an answer has exactly its
+// From, To and Subject, and its Subject reads back.
+func FuzzReply(f *testing.F) {
+	f.Add("Test Remailer alpha", "alpha@remailer.test", "user1@example.test", "Remailer key", "Auto-Submitted", "auto-replied")
+	f.Add("Relais Zürich, \"Süd\"", "z@r.example", "p@e.example (conf.1=2=ab)", "Statistik\r\nBcc: x@y", "Subject", "injected")
+	f.Add("", "a@b.example", "c@d.example", "", strings.Repeat("N", 80), "x y") // go-message's folding panics on such a name
+	f.Fuzz(func(t *testing.T, name, from, to, subject, xname, xvalue string) {
+		raw := Reply{FromName: name, From: from, To: to, Subject: subject, Extra: []Field{{xname, xvalue}}, Body: []byte("body\n")}.Bytes()
+		h, body := SplitMessage(raw)
+		if string(body) != "body\n" || len(h.Values("From")) != 1 || len(h.Values("To")) != 1 || len(h.Values("Subject")) != 1 {
+			t.Fatalf("answer %q", raw)
+		}
+		got, err := h.Subject()
+		want := strings.Join(strings.Fields(clean(subject)), " ")
+		if len(subject) < 900 && !strings.Contains(subject, "=?") && utf8.ValidString(subject) && (err != nil || strings.Join(strings.Fields(got), " ") != want) {
+			t.Fatalf("subject %q read back as %q (%v)", subject, got, err)
 		}
 	})
 }

@@ -3,9 +3,12 @@ package abuse
 import (
 	"bytes"
 	"fmt"
-	"mime"
 	"strings"
 	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 )
 
 // Info is an operator text file (help.txt, abuse.txt, blocked.txt …):
@@ -19,37 +22,16 @@ type Info struct {
 // ParseInfo splits an info file. A file whose first lines are not header
 // fields followed by a blank line is all text (3.0.2d's stock abuse.txt
 // has no header; 3.0.2d then glued its first line to the reply's header
-// section, §16.3 — we keep it as text).
+// section, §16.3 — we keep it as text). The Subject may be written in
+// UTF-8 or in RFC 2047 words.
 func ParseInfo(text []byte) Info {
-	rest := text
-	var subject string
-	n := 0
-	for len(rest) > 0 {
-		line, next := cutLine(rest)
-		if len(line) == 0 {
-			if n == 0 {
-				break
-			}
-			return Info{Subject: subject, Body: next}
-		}
-		if line[0] == ' ' || line[0] == '\t' {
-			if n == 0 {
-				break
-			}
-			rest = next
-			continue
-		}
-		i := bytes.IndexByte(line, ':')
-		if i <= 0 || !fieldName(line[:i]) {
-			break
-		}
-		if strings.EqualFold(string(line[:i]), "Subject") {
-			subject = strings.TrimSpace(string(line[i+1:]))
-		}
-		n++
-		rest = next
+	th, n, end := readHeader(text)
+	if end != endBlank || th.Len() == 0 {
+		return Info{Body: text}
 	}
-	return Info{Body: text}
+	h := mail.Header{Header: message.Header{Header: th}}
+	subject, _ := h.Subject()
+	return Info{Subject: subject, Body: text[n:]}
 }
 
 // Expand replaces each line consisting of DESTINATION-BLOCK with
@@ -86,21 +68,59 @@ type Reply struct {
 	Body           []byte
 }
 
-// Bytes renders the reply with LF line ends, header fields in 3.0.2d's
-// order (From, To, Subject).
+// Bytes renders the reply with LF line ends (as the rest of the pool's
+// mail), header fields in 3.0.2d's order (From, To, Subject, then Extra)
+// and written by go-message: a non-ASCII Subject or name in RFC 2047
+// words, long fields folded. Values are kept on their line, and Extra
+// fields with a bad name or one of the first three names are left out.
 func (r Reply) Bytes() []byte {
+	var h mail.Header
+	for i := len(r.Extra) - 1; i >= 0; i-- { // Add and Set put a field on top
+		if f := r.Extra[i]; validName(f.Name) {
+			h.Add(f.Name, clean(f.Value))
+		}
+	}
+	h.SetSubject(clean(r.Subject))
+	h.Set("To", clean(r.To))
+	h.Set("From", mailbox(clean(r.FromName), clean(r.From)))
 	var b bytes.Buffer
-	from := "<" + clean(r.From) + ">"
-	if n := clean(r.FromName); n != "" {
-		from = n + " " + from
+	if err := textproto.WriteHeader(&b, h.Header.Header); err != nil {
+		// Unreachable: names are checked and values cleaned, and a
+		// bytes.Buffer takes any write. Sent without a header, the
+		// answer would at worst bounce.
+		return append([]byte("\n"), r.Body...)
 	}
-	fmt.Fprintf(&b, "From: %s\nTo: %s\nSubject: %s\n", from, clean(r.To), encodeWord(clean(r.Subject)))
-	for _, f := range r.Extra {
-		fmt.Fprintf(&b, "%s: %s\n", clean(f.Name), clean(f.Value))
+	out := bytes.ReplaceAll(b.Bytes(), []byte("\r\n"), []byte("\n"))
+	return append(out, r.Body...)
+}
+
+// mailbox is a From: value: "Name <addr>" as 3.0.2d writes it when the
+// name is plain words, else the name quoted or in RFC 2047 words.
+func mailbox(name, addr string) string {
+	if name == "" || strings.IndexFunc(name, func(c rune) bool { return !isAtext(c) && c != ' ' }) < 0 {
+		return strings.TrimSpace(name + " <" + addr + ">")
 	}
-	b.WriteByte('\n')
-	b.Write(r.Body)
-	return b.Bytes()
+	return (&mail.Address{Name: name, Address: addr}).String()
+}
+
+// isAtext reports an RFC 5322 atext character.
+func isAtext(c rune) bool {
+	return c < 0x80 && (isAlnum(byte(c)) || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", c))
+}
+
+// validName reports whether s is an RFC 5322 field name (printable ASCII,
+// no blanks or colon) short enough for go-message's folding, which needs
+// room for a value on the first line (it panics on a name of 74 and more).
+func validName(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f || s[i] == ':' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // clean keeps a header value on one line.
@@ -111,15 +131,6 @@ func clean(s string) string {
 		}
 		return r
 	}, s)
-}
-
-func encodeWord(s string) string {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return mime.QEncoding.Encode("utf-8", s)
-		}
-	}
-	return s
 }
 
 // DefaultAbuseText is the abuse.txt written at init: what a remailer is,

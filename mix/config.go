@@ -87,7 +87,7 @@ type Config struct {
 	SignReplies      bool          `conf:"sign_replies" default:"true" doc:"Clear-sign remailer-key and remailer-help answers with the admin OpenPGP key (adminkey.sec, made at init; remailer-adminkey sends its public part, adminkey.txt). Pingers read clear-signed key answers."`
 
 	// Pool (§12).
-	PoolStrategy string        `conf:"pool_strategy" default:"timed-dynamic" doc:"Mixing strategy: timed-dynamic (Mixmaster's: pool_size, pool_rate), binomial (each pooled message leaves with probability binomial_max_percent·Φ((n − binomial_mean)/binomial_sd) per round) or poisson (each message delayed by an exponential time of mean poisson_mean, with pool_size as a floor). docs/ANONYMITY.md compares them."`
+	PoolStrategy string        `conf:"pool_strategy" default:"poisson" doc:"Mixing strategy: timed-dynamic (Mixmaster's: pool_size, pool_rate), binomial (each pooled message leaves with probability binomial_max_percent·Φ((n − binomial_mean)/binomial_sd) per round) or poisson (each message delayed by an exponential time of mean poisson_mean, with pool_size as a floor). docs/ANONYMITY.md compares them."`
 	PoolSize     int           `conf:"pool_size" default:"45" doc:"Messages kept in the pool at least (POOLSIZE); timed-dynamic and poisson."`
 	PoolRate     int           `conf:"pool_rate" default:"65" doc:"Percentage of the pool sent per round at most (RATE)."`
 	PoolInterval time.Duration `conf:"pool_interval" default:"15m" doc:"Time between pool rounds (SENDPOOLTIME)."`

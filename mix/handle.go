@@ -42,6 +42,21 @@ func (n *Node) ProcessIncoming(id pool.ID) error {
 	if err != nil {
 		return err
 	}
+	return n.processRaw(id, raw)
+}
+
+// ProcessDirect processes a mail that was not stored first: the caller
+// keeps it until ProcessDirect returns nil (`mixd process`, whose exit
+// status tells the MTA or the operator whether the mail is done). Packets
+// are decrypted and their results stored in one commit each, without the
+// round trip through the incoming queue; any other mail is stored as
+// incoming and handled as from SMTP.
+func (n *Node) ProcessDirect(raw []byte) error {
+	return n.processRaw(pool.NoEntry, raw)
+}
+
+// processRaw handles one mail; id is its incoming entry, or pool.NoEntry.
+func (n *Node) processRaw(id pool.ID, raw []byte) error {
 	now := n.Clock()
 	if len(raw) == packet.PacketSize {
 		return n.processPacket(id, raw, now)
@@ -52,6 +67,11 @@ func (n *Node) ProcessIncoming(id pool.ID) error {
 	pkts, err := packet.Dearmor(raw)
 	switch {
 	case errors.Is(err, packet.ErrNotPacket):
+		if id == pool.NoEntry {
+			if id, err = n.Store.AddIncoming(raw); err != nil {
+				return err
+			}
+		}
 		return n.handleRequest(id, raw)
 	case len(pkts) == 0:
 		return n.drop(id, reasonArmour, err)
@@ -61,6 +81,14 @@ func (n *Node) ProcessIncoming(id pool.ID) error {
 	}
 	if len(pkts) == 1 {
 		return n.processPacket(id, pkts[0], now)
+	}
+	if id == pool.NoEntry {
+		for _, p := range pkts {
+			if err := n.processPacket(id, p, now); err != nil && !errors.Is(err, errDropped) {
+				return err
+			}
+		}
+		return nil
 	}
 	// Several packets in one mail: store each on its own, then drop the
 	// mail. A crash in between only repeats packets, which the replay log
@@ -87,6 +115,9 @@ func (n *Node) count(reason string, err error) {
 
 func (n *Node) drop(id pool.ID, reason string, err error) error {
 	n.count(reason, err)
+	if id == pool.NoEntry {
+		return errDropped
+	}
 	if derr := n.Store.DropIncoming(id); derr != nil {
 		return derr
 	}

@@ -260,8 +260,11 @@ func ImportMixmaster(src, dst string, o ImportOptions) (*ImportReport, error) {
 		return nil, fmt.Errorf("every key of the Mixmaster secret ring has expired")
 	}
 
-	// Configuration.
+	// Configuration. The pool keeps Mixmaster's algorithm, whose
+	// POOLSIZE/RATE/SENDPOOLTIME are mapped below: an imported node mixes
+	// as it did (docs/ANONYMITY.md explains our own default).
 	cfg := DefaultConfig()
+	cfg.PoolStrategy = "timed-dynamic"
 	var ownPub *keyring.PublicKey
 	if kt, err := os.ReadFile(srcFile("KEYFILE", "key.txt")); err == nil {
 		if pubs, _ := keyring.ParsePubring(kt); len(pubs) > 0 {

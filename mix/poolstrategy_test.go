@@ -11,7 +11,8 @@ func TestPoolStrategyConfig(t *testing.T) {
 	for _, c := range []struct {
 		extra, want string // want: the strategy's String, or "error: …"
 	}{
-		{"", "timed-dynamic(poolsize=45, rate=65%)"},
+		{"", "poisson(mean=1h0m0s, poolsize=45)"}, // the default docs/ANONYMITY.md chose
+		{"pool_strategy = timed-dynamic\n", "timed-dynamic(poolsize=45, rate=65%)"},
 		{"pool_strategy = poisson\npoisson_mean = 90m\npool_size = 20\n", "poisson(mean=1h30m0s, poolsize=20)"},
 		{"pool_strategy = binomial\nbinomial_mean = 30\nbinomial_sd = 10\nbinomial_max_percent = 80\n", "binomial(mean=30, sd=10, max=80%)"},
 		{"pool_strategy = threshold\n", "error: pool_strategy"},

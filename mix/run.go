@@ -277,12 +277,13 @@ func (n *Node) ProcessAll() error {
 	return nil
 }
 
-// ProcessBatch is 'mixd process FILE...': it stores count mails, read(i)
-// giving the i-th, and decrypts them. Each mail is decrypted as soon as it
-// is stored, by one of workers × pipelineDepth goroutines, so that reading,
-// storing (group commits) and decrypting overlap. It returns the first
-// error, after which it stores nothing more; what was stored stays stored
-// and is processed by the daemon or the next run.
+// ProcessBatch is 'mixd process FILE...': it processes count mails,
+// read(i) giving the i-th, each as ProcessDirect does, workers ×
+// pipelineDepth at once so that reading, decrypting and the shared commits
+// overlap. It returns nil once every mail's result is stored (or the mail
+// dropped), else the first error, after which it takes no more mails; the
+// caller keeps the mails until then, and what was done is not done twice
+// (the replay log drops a packet processed again).
 func (n *Node) ProcessBatch(count int, read func(i int) ([]byte, error)) error {
 	var next atomic.Int64
 	errs := make(chan error, 1)
@@ -293,12 +294,9 @@ func (n *Node) ProcessBatch(count int, read func(i int) ([]byte, error)) error {
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < count; i = int(next.Add(1) - 1) {
 				raw, err := read(i)
-				var id pool.ID
 				if err == nil {
-					id, err = n.store(raw)
-				}
-				if err == nil {
-					if err = n.ProcessIncoming(id); errors.Is(err, errDropped) {
+					n.counts.inc("received")
+					if err = n.ProcessDirect(raw); errors.Is(err, errDropped) {
 						err = nil
 					}
 				}
@@ -319,7 +317,7 @@ func (n *Node) ProcessBatch(count int, read func(i int) ([]byte, error)) error {
 		return err
 	default:
 	}
-	// Mails that carried several packets left one entry per packet.
+	// Entries an earlier run or a stopped daemon left behind.
 	return n.ProcessAll()
 }
 

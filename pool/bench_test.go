@@ -197,7 +197,8 @@ func procIO() (written, rssFile int64) {
 //
 // Besides ns/op it reports the bytes written to disk per op and the
 // file-backed memory the process has mapped at the end (bbolt reads
-// through mmap).
+// through mmap; the layouts run in this order, files first, so that each
+// figure includes only the mappings of those before it).
 func BenchmarkLayout(b *testing.B) {
 	const layoutLive = 3000
 	data := make([]byte, benchSize)
@@ -207,53 +208,58 @@ func BenchmarkLayout(b *testing.B) {
 		b.ReportMetric(float64(w1-w0)/float64(b.N)/1024, "KB-written/op")
 		b.ReportMetric(float64(rss)/(1<<20), "MB-mapped")
 	}
-	for _, layout := range []string{"spool", "inline"} {
-		b.Run(layout, func(b *testing.B) {
-			s := benchStore(b, 0)
-			s.noSpool = layout == "inline"
-			ids := make(chan ID, layoutLive+b.N+1024)
-			var wg sync.WaitGroup
-			for range 16 { // preload concurrently, as the daemon would
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for range layoutLive / 16 {
-						id, err := s.AddIncoming(data)
-						if err != nil {
-							b.Error(err)
-							return
-						}
-						ids <- id
-					}
-				}()
-			}
-			wg.Wait()
-			w0, _ := procIO()
-			b.SetBytes(benchSize)
-			b.SetParallelism(benchParallelism)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
+	// One store per layout, preloaded once: b.Run calls each function
+	// several times with growing b.N.
+	type loaded struct {
+		s   *Store
+		ids chan ID
+	}
+	stores := map[string]*loaded{}
+	parent := b
+	preload := func(b *testing.B, layout string) *loaded {
+		if l := stores[layout]; l != nil {
+			return l
+		}
+		dir, err := os.MkdirTemp("", "pool-layout")
+		if err != nil {
+			b.Fatal(err)
+		}
+		o := testOptions(b)
+		s, err := Open(filepath.Join(dir, "pool.db"), o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		parent.Cleanup(func() { s.Close(); os.RemoveAll(dir) })
+		s.noSpool = layout == "inline"
+		l := &loaded{s, make(chan ID, 1<<20)}
+		var wg sync.WaitGroup
+		for range 16 { // concurrently, as the daemon would
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range layoutLive / 16 {
 					id, err := s.AddIncoming(data)
 					if err != nil {
 						b.Error(err)
 						return
 					}
-					ids <- id
-					if err := s.DropIncoming(<-ids); err != nil {
-						b.Error(err)
-						return
-					}
+					l.ids <- id
 				}
-			})
-			b.StopTimer()
-			report(b, w0)
-		})
+			}()
+		}
+		wg.Wait()
+		stores[layout] = l
+		return l
 	}
+	dir, err := os.MkdirTemp("", "pool-layout-files")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	var seq atomic.Int64
+	names := make(chan string, 1<<20)
+	filesLoaded := false
 	b.Run("files", func(b *testing.B) {
-		dir := b.TempDir()
-		var seq atomic.Int64
-		names := make(chan string, layoutLive+b.N+1024)
 		write := func() error {
 			name := filepath.Join(dir, fmt.Sprintf("%d", seq.Add(1)))
 			f, err := os.OpenFile(name+".tmp", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
@@ -278,7 +284,7 @@ func BenchmarkLayout(b *testing.B) {
 			names <- name
 			return d.Sync()
 		}
-		for range layoutLive {
+		for ; !filesLoaded && len(names) < layoutLive; filesLoaded = len(names) >= layoutLive {
 			if err := write(); err != nil {
 				b.Fatal(err)
 			}
@@ -302,4 +308,30 @@ func BenchmarkLayout(b *testing.B) {
 		b.StopTimer()
 		report(b, w0)
 	})
+	for _, layout := range []string{"spool", "inline"} {
+		b.Run(layout, func(b *testing.B) {
+			l := preload(b, layout)
+			s, ids := l.s, l.ids
+			w0, _ := procIO()
+			b.SetBytes(benchSize)
+			b.SetParallelism(benchParallelism)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id, err := s.AddIncoming(data)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					ids <- id
+					if err := s.DropIncoming(<-ids); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			report(b, w0)
+		})
+	}
 }

@@ -174,3 +174,25 @@ func TestLeasesReleasedAtOpen(t *testing.T) {
 		t.Fatalf("after reopen: Due = %d %v", len(due), err)
 	}
 }
+
+// TestAcceptNoEntry: a packet that was never stored as incoming is
+// accepted (replay log + pool) and its replay dropped.
+func TestAcceptNoEntry(t *testing.T) {
+	s, _ := newStore(t, nil)
+	item := Item{Kind: KindPacket, Dest: "d", Data: []byte("direct")}
+	if dup, err := s.Accept(NoEntry, replayOf("direct"), t0, item); dup || err != nil {
+		t.Fatalf("Accept(NoEntry) = %v %v", dup, err)
+	}
+	if dup, err := s.Accept(NoEntry, replayOf("direct"), t0, item); !dup || err != nil {
+		t.Fatalf("replayed Accept(NoEntry) = %v %v", dup, err)
+	}
+	if _, pooled, _ := contents(t, s); pooled["direct"] != 1 {
+		t.Fatalf("pool %v", pooled)
+	}
+	if _, _, err := s.AcceptChunk(NoEntry, replayOf("chunk"), t0, Chunk{MsgID: [16]byte{1}, Num: 1, Count: 1, Data: []byte("c")}, concatBuild); err != nil {
+		t.Fatal(err)
+	}
+	if _, pooled, _ := contents(t, s); pooled["c"] != 1 {
+		t.Fatalf("pool after chunk %v", pooled)
+	}
+}

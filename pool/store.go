@@ -492,14 +492,23 @@ func (s *Store) testAndSet(tx *bolt.Tx, replayID [16]byte, now time.Time) (seen 
 	return false, b.Put(replayID[:], v[:])
 }
 
+// NoEntry, given to Accept or AcceptChunk as the incoming entry, means
+// that the packet was never stored as one: its caller keeps the input
+// until the call returns (`mixd process FILE...`, an MTA pipe, whose
+// exit status tells the MTA whether to keep the mail). Random IDs are
+// never all zero.
+var NoEntry ID
+
 // consumeIncoming deletes the incoming entry and does the replay
 // test-and-set: the common start of Accept and AcceptChunk.
 func (s *Store) consumeIncoming(tx *bolt.Tx, in ID, replayID [16]byte, now time.Time) (missing, dup bool, err error) {
-	if tx.Bucket(bIncoming).Get(in[:]) == nil {
-		return true, false, nil
-	}
-	if err := s.deleteEntry(tx, bIncoming, in[:]); err != nil {
-		return false, false, err
+	if in != NoEntry {
+		if tx.Bucket(bIncoming).Get(in[:]) == nil {
+			return true, false, nil
+		}
+		if err := s.deleteEntry(tx, bIncoming, in[:]); err != nil {
+			return false, false, err
+		}
 	}
 	seen, err := s.testAndSet(tx, replayID, now)
 	if err != nil || !seen {
@@ -512,9 +521,10 @@ func (s *Store) consumeIncoming(tx *bolt.Tx, in ID, replayID [16]byte, now time.
 // if replayID is already in the replay log the entry is a replay (dup =
 // true, counted as CounterReplay) and only the incoming entry is deleted;
 // otherwise replayID is logged, items enter the pool and the incoming
-// entry is deleted. items may be empty (a dummy that reached its exit). The age and timestamp checks of §13 are the caller's.
-// Accept on an incoming ID that is not there changes nothing and returns
-// ErrNotFound.
+// entry is deleted. items may be empty (a dummy that reached its exit).
+// The age and timestamp checks of §13 are the caller's. Accept on an
+// incoming ID that is not there changes nothing and returns ErrNotFound;
+// with in = NoEntry there is no incoming entry to delete.
 func (s *Store) Accept(in ID, replayID [16]byte, now time.Time, items ...Item) (dup bool, err error) {
 	entries, err := s.prepare(now, items, true)
 	if err != nil {
@@ -675,7 +685,7 @@ func (s *Store) move(tx *bolt.Tx, key []byte, now time.Time, stashed *[]loc) (mo
 // moveAll moves the pool entries with these keys to the outgoing queue,
 // moveBatch per transaction. Each entry moves atomically; a crash between
 // transactions leaves the rest in the pool, for the next round.
-func (s *Store) moveAll(keys [][]byte, now time.Time) (int, error) {
+func (s *Store) moveAll(keys []ID, now time.Time) (int, error) {
 	moved := 0
 	for len(keys) > 0 {
 		part := keys[:min(len(keys), moveBatch)]
@@ -684,7 +694,7 @@ func (s *Store) moveAll(keys [][]byte, now time.Time) (int, error) {
 		var stashed []loc
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			for _, k := range part {
-				ok, err := s.move(tx, k, now, &stashed)
+				ok, err := s.move(tx, k[:], now, &stashed)
 				if err != nil {
 					return err
 				}
@@ -715,7 +725,7 @@ func (s *Store) moveAll(keys [][]byte, now time.Time) (int, error) {
 // (DummyCount, AddPool) before it calls RunPool. It returns how many
 // entries moved.
 func (s *Store) RunPool(now time.Time) (int, error) {
-	var keys [][]byte
+	var keys []ID
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var infos []EntryInfo
 		err := tx.Bucket(bPool).ForEach(func(k, v []byte) error {
@@ -726,7 +736,10 @@ func (s *Store) RunPool(now time.Time) (int, error) {
 			if !rec.notBefore.IsZero() && rec.notBefore.After(now) {
 				return nil // latent
 			}
-			keys = append(keys, bytes.Clone(k))
+			if len(k) != len(ID{}) {
+				return corrupt(bPool, k, errors.New("bad key length"))
+			}
+			keys = append(keys, ID(k))
 			infos = append(infos, EntryInfo{Entered: rec.entered, Release: rec.release})
 			return nil
 		})
@@ -738,7 +751,7 @@ func (s *Store) RunPool(now time.Time) (int, error) {
 			return fmt.Errorf("strategy: %w", err)
 		}
 		done := make([]bool, len(keys))
-		chosen := make([][]byte, 0, len(sel))
+		chosen := make([]ID, 0, len(sel))
 		for _, i := range sel {
 			if i < 0 || i >= len(keys) || done[i] {
 				return fmt.Errorf("strategy selected bad index %d of %d", i, len(keys))
@@ -762,10 +775,13 @@ func (s *Store) RunPool(now time.Time) (int, error) {
 // DrainAll moves every pool entry, latent ones included, to the outgoing
 // queue (flush --all).
 func (s *Store) DrainAll(now time.Time) (int, error) {
-	var keys [][]byte
+	var keys []ID
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bPool).ForEach(func(k, _ []byte) error {
-			keys = append(keys, bytes.Clone(k))
+			if len(k) != len(ID{}) {
+				return corrupt(bPool, k, errors.New("bad key length"))
+			}
+			keys = append(keys, ID(k))
 			return nil
 		})
 	})

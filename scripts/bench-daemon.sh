@@ -30,7 +30,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mixgo-bench.XXXXXX")
 pid=
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  [[ -n ${KEEP:-} ]] && echo "kept $work" && return
+  [[ -n ${KEEP:-} ]] && echo "kept $work" && return 0
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
@@ -50,6 +50,7 @@ cat "$work/a/key.txt" "$work/b/key.txt" >"$work/pubring.mix"
   echo "out_dummy_percent = 0"
   echo "starttls = off"
   echo "max_connections = 200"
+  echo "pool_strategy = timed-dynamic"
   if [[ $MODE == rss ]]; then
     echo "pool_size = $((N + 1000))"
     echo "pool_interval = 1s"

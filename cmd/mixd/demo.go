@@ -90,7 +90,7 @@ func cmdDemo(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		}
 		// Demo settings: short pool rounds so that mail moves within
 		// seconds; a real node runs the defaults (docs/CONFIG.md).
-		extra := "\n# demo settings\npool_size = 0\npool_rate = 100\npool_interval = 2s\nin_dummy_percent = 10\nout_dummy_percent = 20\nretry_base = 2s\nhostname = " + n.name + ".localhost\n"
+		extra := "\n# demo settings\npool_strategy = timed-dynamic\npool_size = 0\npool_rate = 100\npool_interval = 2s\nin_dummy_percent = 10\nout_dummy_percent = 20\nretry_base = 2s\nhostname = " + n.name + ".localhost\n"
 		if err := appendTo(filepath.Join(n.dir, mix.ConfigFile), extra); err != nil {
 			return err
 		}

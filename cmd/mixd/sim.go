@@ -17,7 +17,7 @@ import (
 func cmdSim(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("mixd sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	quick := fs.Bool("quick", false, "short traces and few attack trials (a smoke run of a minute or two)")
+	quick := fs.Bool("quick", false, "short traces and few attack trials (a smoke run of a few minutes)")
 	days := fs.Int("days", 10, "days of traffic measured per trace (after 2 days of warm-up)")
 	seed := fs.Uint64("seed", 1, "seed of the traces and of the pools' randomness")
 	trials := fs.Int("trials", 20, "n−1 attack trials per strategy")
@@ -78,7 +78,8 @@ func cmdSim(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		}
 	}
 	if *what != "passive" {
-		specs := []sim.Spec{sim.Mixmaster(), sim.BinomialSpec(45, 15, 65, 15*time.Minute), sim.PoissonSpec(time.Hour, 0, time.Minute), sim.Chosen()}
+		specs := []sim.Spec{sim.Mixmaster(), sim.BinomialSpec(45, 15, 65, 15*time.Minute), sim.PoissonSpec(time.Hour, 0, time.Minute),
+			sim.PoissonSpec(30*time.Minute, 45, 15*time.Minute), sim.Chosen()}
 		var out []sim.FloodResult
 		for _, f := range []sim.FloodSetup{flood, flood.WithMixmasterDummies()} {
 			for _, s := range specs {

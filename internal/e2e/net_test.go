@@ -98,7 +98,7 @@ func newNetwork(t *testing.T, names []string, middlemen map[string]bool, conf ..
 			args = append(args, "--middleman")
 		}
 		run(t, nil, bin("mixd"), args...)
-		base := []string{"pool_size = 0", "pool_rate = 100", "pool_interval = 1s", "in_dummy_percent = 0",
+		base := []string{"pool_strategy = timed-dynamic", "pool_size = 0", "pool_rate = 100", "pool_interval = 1s", "in_dummy_percent = 0",
 			"out_dummy_percent = 0", "log_level = debug", "retry_base = 1s", "hostname = " + name + ".localhost"}
 		appendFile(t, filepath.Join(n.dir, "mixd.conf"), strings.Join(append(base, conf...), "\n")+"\n")
 		key, err := os.ReadFile(filepath.Join(n.dir, "key.txt"))

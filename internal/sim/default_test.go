@@ -20,7 +20,7 @@ func TestNoStrategyBeatsBound(t *testing.T) {
 		Chosen(),
 		TimedDynamicSpec(10, 65, 15*time.Minute),
 		BinomialSpec(45, 15, 65, 15*time.Minute),
-		PoissonSpec(time.Hour, 0, time.Minute),
+		PoissonSpec(time.Hour, 0, 5*time.Minute),
 	}
 	res, err := Sweep([]Trace{tr}, specs, shortSetup.Options(""), 0, nil)
 	if err != nil {

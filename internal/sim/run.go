@@ -338,6 +338,9 @@ func Run(spec Spec, tr Trace, opt Options) (Result, error) {
 			if tag == dummyMark {
 				continue
 			}
+			if tag >= uint64(len(tr.Arrivals)) {
+				return res, fmt.Errorf("sim: unknown message %d left the pool", tag)
+			}
 			if i := int(tag); measured(i) {
 				lat = append(lat, now-tr.Arrivals[i])
 				ent = append(ent, h)
