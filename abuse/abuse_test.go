@@ -74,6 +74,8 @@ func TestClassify(t *testing.T) {
 		{"block from sender", "From: V <v@x.example>\nSubject: destination-block\n\nplease\n", DestBlock, func(m Mail) bool { return m.Block == "v@x.example" }},
 		{"block named in quoted line", "From: v@x.example\nSubject: Re: About your mail\n\n> destination-block <w@y.example>.\n", DestBlock,
 			func(m Mail) bool { return m.Block == "w@y.example" }},
+		{"8-bit byte before the keyword", "From: v@x.example\nSubject: x\n\n\xc7DESTINATION-BLOCK w@y.example\n", DestBlock,
+			func(m Mail) bool { return m.Block == "w@y.example" }},
 		{"block regex refused", "From: v@x.example\nSubject: destination-block /.*/\n\n", DestBlock, func(m Mail) bool { return m.Block == "" }},
 		{"no sender", "Subject: remailer-key\n\n", Request, func(m Mail) bool { return !m.HasSender }},
 		{"two senders", "From: a@b.example, c@d.example\nSubject: remailer-key\n\n", Request, func(m Mail) bool { return !m.HasSender }},

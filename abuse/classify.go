@@ -142,7 +142,7 @@ func ParseDestBlock(subject string, body []byte, from string) (addr string, ok b
 		body = body[:maxBodyScan]
 	}
 	for _, l := range lines(body, 2000) {
-		if strings.Contains(strings.ToLower(l), kw) {
+		if strings.Contains(asciiLower(l), kw) {
 			cands = append(cands, l)
 			ok = true
 		}
@@ -151,7 +151,7 @@ func ParseDestBlock(subject string, body []byte, from string) (addr string, ok b
 		return "", false
 	}
 	for _, l := range cands {
-		i := strings.Index(strings.ToLower(l), kw)
+		i := strings.Index(asciiLower(l), kw)
 		words := strings.Fields(l[i+len(kw):])
 		if len(words) == 0 {
 			continue
@@ -167,6 +167,18 @@ func ParseDestBlock(subject string, body []byte, from string) (addr string, ok b
 		return from, true
 	}
 	return "", true
+}
+
+// asciiLower lowers ASCII letters only, so that an index into the result
+// is one into s (strings.ToLower turns a bad UTF-8 byte into three).
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // automatic reports mail sent by a program (RFC 3834 §2 and list mail).
