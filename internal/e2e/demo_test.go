@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"bufio"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +52,25 @@ wait:
 		case <-deadline:
 			t.Fatalf("no delivery within 90 s:\n%s", strings.Join(seen, "\n"))
 		}
+	}
+	// The pinger's statistics page answers at the URL the demo printed.
+	var url string
+	for _, l := range seen {
+		if i := strings.Index(l, "http://"); i >= 0 && strings.HasPrefix(l, "pinger statistics:") {
+			url = strings.Fields(l[i:])[0]
+		}
+	}
+	if url == "" {
+		t.Fatalf("no statistics URL printed:\n%s", strings.Join(seen, "\n"))
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("stats page: %v", err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<table") {
+		t.Errorf("stats page %s: %d\n%.300s", url, resp.StatusCode, page)
 	}
 	if n := len(demoProcesses(t, dir)); n != 5 {
 		t.Errorf("%d demo node processes running, want 5 (4 remailers, a pinger)", n)
