@@ -154,7 +154,7 @@ func (n *Node) signFinal(msg []byte) ([]byte, error) {
 	if err != nil {
 		// The message, not the key, is at fault: it leaves as it would
 		// without DKIM rather than never.
-		n.counts.inc("dkim-unsignable")
+		n.counts.Inc("dkim-unsignable")
 		n.Log.Debug("final message not DKIM-signed", "err", err)
 		return msg, nil
 	}

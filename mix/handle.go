@@ -105,7 +105,7 @@ func (n *Node) processRaw(id pool.ID, raw []byte) error {
 
 // count records a drop reason; details go to the debug log only.
 func (n *Node) count(reason string, err error) {
-	n.counts.inc(reason)
+	n.counts.Inc(reason)
 	if err != nil {
 		n.Log.Debug("dropped", "reason", reason, "err", err)
 	} else {
@@ -216,7 +216,7 @@ func (n *Node) finalItems(data []byte, now time.Time) ([]pool.Item, error) {
 		return nil, err
 	}
 	if msg.IsDummy() {
-		n.counts.inc(reasonDummyIn)
+		n.counts.Inc(reasonDummyIn)
 		return nil, nil
 	}
 	final := n.rules() // the operator's files as they are now (destblock.go)
@@ -305,7 +305,7 @@ func (n *Node) addDummies(count int, now time.Time) {
 			n.Log.Error("storing a dummy", "err", err)
 			return
 		}
-		n.counts.inc("dummy-created")
+		n.counts.Inc("dummy-created")
 	}
 }
 

@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mixgo/mixgo/internal/counter"
 	"github.com/mixgo/mixgo/keyring"
 	"github.com/mixgo/mixgo/pool"
 )
@@ -68,40 +69,14 @@ type Node struct {
 	pubring *keyring.Pubring // other remailers (pubring.mix), for re-routing and dummies
 	own     *keyring.PublicKey
 
-	counts counters
+	counts counter.Set   // events by reason, logged periodically
 	svc    services      // non-packet mail, key lifecycle, reloaded filter files (services.go)
 	work   *workState    // nil unless Run is serving
 	cpu    chan struct{} // one token per decryption allowed at once (workers)
 }
 
-// counters are in-memory event counts by reason, logged periodically.
-type counters struct {
-	mu sync.Mutex
-	m  map[string]uint64
-}
-
-func (c *counters) inc(reason string) {
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]uint64{}
-	}
-	c.m[reason]++
-	c.mu.Unlock()
-}
-
-// Snapshot returns a copy of the counts.
-func (c *counters) snapshot() map[string]uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]uint64, len(c.m))
-	for k, v := range c.m {
-		out[k] = v
-	}
-	return out
-}
-
 // Counts returns this process's event counts by reason.
-func (n *Node) Counts() map[string]uint64 { return n.counts.snapshot() }
+func (n *Node) Counts() map[string]uint64 { return n.counts.Snapshot() }
 
 // Open loads the node in dir and opens its store. The store file is locked
 // while open: only one process at a time.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mixgo/mixgo/internal/mailout"
+	"github.com/mixgo/mixgo/internal/netlimit"
 	"github.com/mixgo/mixgo/pool"
 )
 
@@ -118,6 +119,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if d, err := time.ParseDuration(os.Getenv("XBD")); err == nil { // XBD-TEMP
+		n.Store.SetBatchDelay(d) // XBD-TEMP
+	} // XBD-TEMP
 	n.work = &workState{ch: make(chan pool.ID, 4096), inflight: map[pool.ID]bool{}, kick: make(chan struct{}, 1)}
 	workers := n.workers()
 	var wg sync.WaitGroup
@@ -127,7 +131,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	srv := n.newSMTPServer()
 	go func() {
-		if err := srv.Serve(&limitListener{Listener: ln, max: int64(n.Cfg.MaxConnections)}); err != nil && ctx.Err() == nil {
+		if err := srv.Serve(netlimit.New(ln, n.Cfg.MaxConnections, errBusy)); err != nil && ctx.Err() == nil {
 			n.Log.Error("SMTP server stopped", "err", err)
 			cancel()
 		}
@@ -277,6 +281,11 @@ func (n *Node) ProcessAll() error {
 	return nil
 }
 
+// processBatchDelay is the group commit delay of ProcessBatch (see
+// docs/PERFORMANCE.md: 5 ms made `mixd process` of 1000 packets 25%
+// faster on one core than committing at once, with a third of the fsyncs).
+const processBatchDelay = 5 * time.Millisecond
+
 // ProcessBatch is 'mixd process FILE...': it processes count mails,
 // read(i) giving the i-th, each as ProcessDirect does, workers ×
 // pipelineDepth at once so that reading, decrypting and the shared commits
@@ -285,6 +294,8 @@ func (n *Node) ProcessAll() error {
 // caller keeps the mails until then, and what was done is not done twice
 // (the replay log drops a packet processed again).
 func (n *Node) ProcessBatch(count int, read func(i int) ([]byte, error)) error {
+	// Nobody waits for a single mail of the batch: larger, fewer commits.
+	n.Store.SetBatchDelay(processBatchDelay)
 	var next atomic.Int64
 	errs := make(chan error, 1)
 	var wg sync.WaitGroup
@@ -295,7 +306,7 @@ func (n *Node) ProcessBatch(count int, read func(i int) ([]byte, error)) error {
 			for i := int(next.Add(1) - 1); i < count; i = int(next.Add(1) - 1) {
 				raw, err := read(i)
 				if err == nil {
-					n.counts.inc("received")
+					n.counts.Inc("received")
 					if err = n.ProcessDirect(raw); errors.Is(err, errDropped) {
 						err = nil
 					}

@@ -208,7 +208,7 @@ func (n *Node) handleRequest(id pool.ID, raw []byte) error {
 	s, err := n.services()
 	if err != nil {
 		// Kept: tried again at the next rescan.
-		n.counts.inc(reasonServices)
+		n.counts.Inc(reasonServices)
 		return fmt.Errorf("services: %w", err)
 	}
 	now := n.Clock()
@@ -220,7 +220,7 @@ func (n *Node) handleRequest(id pool.ID, raw []byte) error {
 		// The mail stays stored and is tried again at the next rescan.
 		return err
 	}
-	n.counts.inc(reason)
+	n.counts.Inc(reason)
 	n.Log.Debug("non-packet mail", "kind", m.Kind.String(), "result", reason)
 	if len(replies) > 0 {
 		items := make([]pool.Item, len(replies))

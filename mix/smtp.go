@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -67,7 +64,7 @@ func (n *Node) store(raw []byte) (pool.ID, error) {
 	if err != nil {
 		return id, err
 	}
-	n.counts.inc("received")
+	n.counts.Inc("received")
 	return id, nil
 }
 
@@ -96,7 +93,7 @@ func (s *smtpSession) Mail(from string, opts *smtp.MailOptions) error { return n
 
 func (s *smtpSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.n.accepts(to) {
-		s.n.counts.inc("smtp-relay-denied")
+		s.n.counts.Inc("smtp-relay-denied")
 		s.tarpit()
 		return errNoRelay
 	}
@@ -113,7 +110,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			s.n.counts.inc("smtp-too-large")
+			s.n.counts.Inc("smtp-too-large")
 			s.tarpit()
 			return se // 552 from go-smtp's size limit
 		}
@@ -149,38 +146,3 @@ type smtpLog struct{ n *Node }
 
 func (l smtpLog) Printf(format string, v ...any) { l.n.Log.Debug(fmt.Sprintf(format, v...)) }
 func (l smtpLog) Println(v ...any)               { l.n.Log.Debug(fmt.Sprint(v...)) }
-
-// limitListener refuses connections beyond max with a 421 greeting.
-type limitListener struct {
-	net.Listener
-	max    int64
-	active atomic.Int64
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.active.Add(1) > l.max {
-			l.active.Add(-1)
-			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-			io.WriteString(c, errBusy)
-			c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, l: l}, nil
-	}
-}
-
-type countedConn struct {
-	net.Conn
-	l    *limitListener
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() { c.l.active.Add(-1) })
-	return c.Conn.Close()
-}

@@ -36,11 +36,11 @@ func (p *Pinger) FetchPeers(ctx context.Context) {
 	}
 	for _, u := range p.Cfg.AllPingers {
 		if err := p.fetchPeer(ctx, client, u); err != nil {
-			p.counts.inc("peer-fetch-failed")
+			p.counts.Inc("peer-fetch-failed")
 			p.Log.Warn("fetching another pinger's list", "url", u, "err", err)
 			continue
 		}
-		p.counts.inc("peer-fetched")
+		p.counts.Inc("peer-fetched")
 	}
 }
 

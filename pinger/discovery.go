@@ -40,9 +40,9 @@ func (p *Pinger) SendRequest(ctx context.Context, addr, kind string) error {
 	b.WriteString("(mixgo, an Echolot-compatible statistics service). It asks each remailer\n")
 	b.WriteString("for its key and capabilities once a day, to measure and publish its\n")
 	b.WriteString("reliability. Please write to the address above if this is not a remailer.\n")
-	p.counts.inc("request-" + kind + "-sent")
+	p.counts.Inc("request-" + kind + "-sent")
 	if err := p.Sender.Send(ctx, from, []string{addr}, b.Bytes()); err != nil {
-		p.counts.inc("request-send-failed")
+		p.counts.Inc("request-send-failed")
 		return fmt.Errorf("pinger: sending a request: %w", err)
 	}
 	return nil
@@ -211,17 +211,17 @@ func headerNames(s string) []string {
 func (p *Pinger) handleReply(raw []byte, rcpts []string, at time.Time) error {
 	msg, err := mail.ReadMessage(bytes.NewReader(raw))
 	if err != nil {
-		p.counts.inc("mail-unreadable")
+		p.counts.Inc("mail-unreadable")
 		return nil
 	}
 	body, err := readLimited(msg.Body, p.Cfg.MaxMessageSize)
 	if err != nil {
-		p.counts.inc("mail-unreadable")
+		p.counts.Inc("mail-unreadable")
 		return nil
 	}
 	reply := ParseReply(body)
 	if len(reply.Keys) == 0 && len(reply.Capstrings) == 0 && !reply.NotARemailer {
-		p.counts.inc("mail-unknown")
+		p.counts.Inc("mail-unknown")
 		return nil
 	}
 	req, ok, err := p.findRequest(append(append([]string(nil), rcpts...), msg.Header.Get("To")), reply, at)
@@ -229,11 +229,11 @@ func (p *Pinger) handleReply(raw []byte, rcpts []string, at time.Time) error {
 		return err
 	}
 	if !ok {
-		p.counts.inc("reply-unsolicited")
+		p.counts.Inc("reply-unsolicited")
 		return nil
 	}
 	if reply.NotARemailer {
-		p.counts.inc("reply-not-a-remailer")
+		p.counts.Inc("reply-not-a-remailer")
 		p.Log.Info("an address says it is not a remailer; no more requests to it until it is configured again")
 		return nil
 	}
@@ -250,7 +250,7 @@ func (p *Pinger) handleReply(raw []byte, rcpts []string, at time.Time) error {
 		}
 	}
 	if caps == nil && len(keys) == 0 {
-		p.counts.inc("reply-other-address")
+		p.counts.Inc("reply-other-address")
 		return nil
 	}
 	err = p.Store.UpdateRemailer(req.Address, func(r *RemailerRecord) error {
@@ -285,7 +285,7 @@ func (p *Pinger) handleReply(raw []byte, rcpts []string, at time.Time) error {
 		return err
 	}
 	p.changed()
-	p.counts.inc("reply-" + req.Kind)
+	p.counts.Inc("reply-" + req.Kind)
 	return nil
 }
 
@@ -398,5 +398,5 @@ func (p *Pinger) importSeed(now time.Time) {
 	if n > 0 {
 		p.changed()
 	}
-	p.counts.inc("seed-imported")
+	p.counts.Inc("seed-imported")
 }

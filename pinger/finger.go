@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mixgo/mixgo/internal/netlimit"
 )
 
 // A finger server (RFC 1288) for the statistics: "finger @host" prints
@@ -36,7 +38,7 @@ var fingerQueries = []struct {
 }
 
 func (p *Pinger) serveFinger(ctx context.Context, l net.Listener) error {
-	ll := &limitListener{Listener: l, max: int64(p.Cfg.MaxConnections), busy: "Too many connections, try again later.\r\n"}
+	ll := netlimit.New(l, p.Cfg.MaxConnections, "Too many connections, try again later.\r\n")
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
@@ -62,11 +64,11 @@ func (p *Pinger) fingerConn(c net.Conn) {
 	q, err := readQuery(c)
 	c.SetWriteDeadline(time.Now().Add(3 * t))
 	if err != nil {
-		p.counts.inc("finger-bad-query")
+		p.counts.Inc("finger-bad-query")
 		io.WriteString(c, err.Error()+"\r\n")
 		return
 	}
-	p.counts.inc("finger-served")
+	p.counts.Inc("finger-served")
 	c.Write(crlf(p.FingerAnswer(q, p.Clock())))
 }
 

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mixgo/mixgo/internal/netlimit"
 )
 
 // Publication over HTTP: the Echolot files (mlist2.txt, mlist.txt,
@@ -94,7 +96,7 @@ func (p *Pinger) Render(name string, now time.Time) ([]byte, string, error) {
 
 type httpServer struct {
 	srv *http.Server
-	l   *limitListener
+	l   *netlimit.Listener
 }
 
 func (p *Pinger) newHTTPServer() *httpServer {
@@ -113,8 +115,7 @@ func (p *Pinger) newHTTPServer() *httpServer {
 }
 
 func (h *httpServer) serve(l net.Listener) error {
-	h.l = &limitListener{Listener: l, max: 64,
-		busy: "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"}
+	h.l = netlimit.New(l, 64, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
 	err := h.srv.Serve(h.l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -150,7 +151,7 @@ func (p *Pinger) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "statistics unavailable", http.StatusInternalServerError)
 		return
 	}
-	p.counts.inc("http-served")
+	p.counts.Inc("http-served")
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.Header().Set("Cache-Control", "max-age=60")

@@ -16,7 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mixgo/mixgo/internal/counter"
 	"github.com/mixgo/mixgo/internal/mailout"
+	"github.com/mixgo/mixgo/internal/netlimit"
 	"github.com/mixgo/mixgo/keyring"
 )
 
@@ -92,7 +94,7 @@ type Pinger struct {
 	Sender mailout.Sender
 
 	secret []byte
-	counts counters
+	counts counter.Set
 	bg     sync.WaitGroup // background fetches, waited for by Run
 	gen    atomic.Uint64  // bumped on every change the statistics depend on
 
@@ -155,33 +157,8 @@ func (c *Config) path(name string) string {
 // changed invalidates the cached statistics.
 func (p *Pinger) changed() { p.gen.Add(1) }
 
-// counters are in-memory event counts, exported as metrics.
-type counters struct {
-	mu sync.Mutex
-	m  map[string]uint64
-}
-
-func (c *counters) inc(name string) {
-	c.mu.Lock()
-	if c.m == nil {
-		c.m = map[string]uint64{}
-	}
-	c.m[name]++
-	c.mu.Unlock()
-}
-
-func (c *counters) snapshot() map[string]uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]uint64, len(c.m))
-	for k, v := range c.m {
-		out[k] = v
-	}
-	return out
-}
-
 // Counts returns this process's event counts.
-func (p *Pinger) Counts() map[string]uint64 { return p.counts.snapshot() }
+func (p *Pinger) Counts() map[string]uint64 { return p.counts.Snapshot() }
 
 // Target is a remailer the pinger can ping: its record and current key.
 type Target struct {
@@ -263,10 +240,10 @@ func (p *Pinger) SendPing(ctx context.Context, addrs []string) error {
 	if len(hops) > 1 {
 		kind = "chain-ping"
 	}
-	p.counts.inc(kind + "-sent")
+	p.counts.Inc(kind + "-sent")
 	for _, m := range mails {
 		if err := p.Sender.Send(ctx, p.Cfg.Address, []string{m.To}, m.Data); err != nil {
-			p.counts.inc(kind + "-send-failed")
+			p.counts.Inc(kind + "-send-failed")
 			return fmt.Errorf("pinger: handing over a %s: %w", kind, err)
 		}
 	}
@@ -283,19 +260,19 @@ func (p *Pinger) Receive(raw []byte, rcpts []string, at time.Time) error {
 		rec, err := p.Store.MarkReceived(tok.Sent, tok.Nonce, at)
 		switch {
 		case errors.Is(err, ErrUnknownPing):
-			p.counts.inc("ping-unknown")
+			p.counts.Inc("ping-unknown")
 			return nil
 		case errors.Is(err, ErrDuplicate):
-			p.counts.inc("ping-duplicate")
+			p.counts.Inc("ping-duplicate")
 			return nil
 		case err != nil:
 			return err
 		}
 		p.changed()
 		if rec.Chain() {
-			p.counts.inc("chain-ping-received")
+			p.counts.Inc("chain-ping-received")
 		} else {
-			p.counts.inc("ping-received")
+			p.counts.Inc("ping-received")
 		}
 		return nil
 	}
@@ -303,7 +280,7 @@ func (p *Pinger) Receive(raw []byte, rcpts []string, at time.Time) error {
 		return err
 	}
 	if strings.Contains(string(raw), tokenBegin) {
-		p.counts.inc("ping-forged")
+		p.counts.Inc("ping-forged")
 		p.Log.Debug("dropped a mail with a bad ping token", "err", err)
 		return nil
 	}
@@ -361,7 +338,7 @@ func (p *Pinger) Run(ctx context.Context) error {
 		}()
 	}
 	srv := p.newSMTPServer()
-	serve("smtp", func() error { return srv.Serve(&limitListener{Listener: smtpL, max: int64(p.Cfg.MaxConnections)}) })
+	serve("smtp", func() error { return srv.Serve(netlimit.New(smtpL, p.Cfg.MaxConnections, errBusy)) })
 	var hs *httpServer
 	if httpL != nil {
 		hs = p.newHTTPServer()

@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -55,7 +52,7 @@ func (s *smtpSession) Mail(string, *smtp.MailOptions) error { return nil }
 
 func (s *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if !s.p.accepts(to) {
-		s.p.counts.inc("smtp-rcpt-refused")
+		s.p.counts.Inc("smtp-rcpt-refused")
 		return errNotHere
 	}
 	s.rcpts = append(s.rcpts, to)
@@ -70,7 +67,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			s.p.counts.inc("smtp-too-large")
+			s.p.counts.Inc("smtp-too-large")
 			return se
 		}
 		return err
@@ -115,45 +112,4 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("pinger: more than %d bytes", limit)
 	}
 	return b, nil
-}
-
-// limitListener refuses connections beyond max, answering busy (the
-// finger and HTTP servers pass an empty busy text).
-type limitListener struct {
-	net.Listener
-	max    int64
-	busy   string
-	active atomic.Int64
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.active.Add(1) > l.max {
-			l.active.Add(-1)
-			busy := l.busy
-			if busy == "" {
-				busy = errBusy
-			}
-			c.SetWriteDeadline(time.Now().Add(2 * time.Second))
-			io.WriteString(c, busy)
-			c.Close()
-			continue
-		}
-		return &countedConn{Conn: c, l: l}, nil
-	}
-}
-
-type countedConn struct {
-	net.Conn
-	l    *limitListener
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() { c.l.active.Add(-1) })
-	return c.Conn.Close()
 }

@@ -212,7 +212,7 @@ func (p *Pinger) runPlan(ctx context.Context) {
 		}
 		for i, it := range items {
 			if now.Sub(due[i]) > lateLimit {
-				p.counts.inc("plan-too-late")
+				p.counts.Inc("plan-too-late")
 				continue
 			}
 			select {
@@ -240,7 +240,7 @@ func (p *Pinger) Do(ctx context.Context, it PlanItem) {
 			err = p.SendRequest(ctx, it.Targets[0], it.Kind)
 		}
 	default:
-		p.counts.inc("plan-unknown")
+		p.counts.Inc("plan-unknown")
 	}
 	if err != nil && ctx.Err() == nil {
 		p.Log.Debug("planned action failed", "kind", it.Kind, "err", err)
