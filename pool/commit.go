@@ -49,6 +49,12 @@ type groupCall struct {
 	done chan error
 }
 
+// SetBatchDelay changes Options.BatchDelay: how long each group commit
+// waits for more calls before it starts. A batch whose caller waits for
+// the whole (mixd process) gains from a few milliseconds: fewer, larger
+// commits, fewer fsyncs.
+func (s *Store) SetBatchDelay(d time.Duration) { s.batchDelay.Store(int64(max(d, 0))) }
+
 // batch runs fn in a write transaction shared with other concurrent
 // callers and returns once that transaction is durable. As with DB.Batch,
 // fn may run more than once and must only depend on its inputs and the
@@ -76,8 +82,8 @@ func (s *Store) commitLoop() {
 	g := &s.group
 	var prev chan struct{} // closed when the previous group's index commit is done
 	for {
-		if s.opt.BatchDelay > 0 {
-			time.Sleep(s.opt.BatchDelay)
+		if d := time.Duration(s.batchDelay.Load()); d > 0 {
+			time.Sleep(d)
 		}
 		g.mu.Lock()
 		n := min(len(g.queue), maxGroup)

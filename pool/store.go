@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -144,7 +145,8 @@ type Store struct {
 	sp    *spool
 	path  string
 
-	noSpool bool // all contents inline: the layout BenchmarkLayout compares with
+	noSpool    bool // all contents inline: the layout BenchmarkLayout compares with
+	batchDelay atomic.Int64
 }
 
 // Open opens or creates the store file at path and its spool PATH.spool
@@ -196,6 +198,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("pool: open %s: %w", path, err)
 	}
 	s := &Store{db: db, opt: opt, rand: &lockedReader{r: opt.Rand}, path: path}
+	s.SetBatchDelay(opt.BatchDelay)
 	if s.sp, err = openSpool(path+".spool", db, s.rand); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("pool: open %s.spool: %w", path, err)

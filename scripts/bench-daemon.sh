@@ -21,10 +21,13 @@
 # from /proc at each step. Everything is in a scratch directory, removed
 # at the end (KEEP=1 keeps it).
 set -euo pipefail
+# The body is one compound command, read whole before it runs: editing or
+# checking out this file during a run cannot change what runs.
+{
 cd "$(dirname "$0")/.."
 MODE=${MODE:-throughput}
 BITS=${BITS:-1024}
-CONNS=${CONNS:-8}
+CONNS=${CONNS:-16}
 if [[ $MODE == rss ]]; then N=${N:-100000}; else N=${N:-5000}; fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/mixgo-bench.XXXXXX")
 pid=
@@ -133,3 +136,5 @@ wait "$drain" || { cat "$work/drain.txt"; exit 1; }
 echo "after draining all:  $(hwm)   ($(cat "$work/drain.txt"))"
 stop_daemon
 grep -o 'msg=storage.*' "$work/daemon.log" | tail -1 | sed 's/^/daemon /'
+exit
+}

@@ -16,6 +16,9 @@
 #   BITS=4096 scripts/bench-process.sh
 #   PROFILE=/tmp/prof scripts/bench-process.sh   CPU profiles per phase
 set -euo pipefail
+# The body is one compound command, read whole before it runs: editing or
+# checking out this file during a run cannot change what runs.
+{
 cd "$(dirname "$0")/.."
 N=${N:-2000}
 BITS=${BITS:-1024}
@@ -31,7 +34,7 @@ for n in a b; do
     --key-bits "$BITS" --deliver "dir:$work/out" >/dev/null
 done
 # No dummies: the batch measures the packets' own work.
-printf 'in_dummy_percent = 0\nout_dummy_percent = 0\n' >>"$work/a/mixd.conf"
+printf "in_dummy_percent = 0\nout_dummy_percent = 0\n${EXTRA_CONF:-}\n" >>"$work/a/mixd.conf"
 cp "$work/a/mixd.conf" "$work/a.conf"
 cat "$work/a/key.txt" "$work/b/key.txt" >"$work/pubring.mix"
 "$bin/benchtool" gen --pubring "$work/pubring.mix" --chain a,b --n "$N" --out "$work/in" >/dev/null
@@ -77,3 +80,5 @@ run() { # mode-name gomaxprocs workers
 }
 run one-core 1 1
 run all-cores "$(nproc)" 0
+exit
+}

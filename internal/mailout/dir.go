@@ -14,6 +14,11 @@ import (
 // documentation).
 type dir struct {
 	path string
+	sync *groupSync // makes written files durable, shared by concurrent Sends
+}
+
+func newDirSender(path string) *dir {
+	return &dir{path: path, sync: newGroupSync(func() error { return syncFS(path) })}
 }
 
 func (d *dir) Send(ctx context.Context, from string, to []string, msg []byte) error {
@@ -33,6 +38,10 @@ func (d *dir) Send(ctx context.Context, from string, to []string, msg []byte) er
 	if err := writeAtomic(d.path, buf.Bytes()); err != nil {
 		return temporary("dir", "write failed", err)
 	}
+	// Durable before we report success: the caller then deletes its copy.
+	if err := d.sync.wait(); err != nil {
+		return temporary("dir", "sync failed", err)
+	}
 	return nil
 }
 
@@ -44,7 +53,10 @@ func randomName() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// writeAtomic writes data to a new randomly named file in dirPath.
+// writeAtomic writes data to a new randomly named file in dirPath (a
+// temporary name, then a rename, so readers never see a partial file). It
+// is durable only after the directory's groupSync (on Linux one syncfs for
+// a whole batch; elsewhere the file is fsync'd here).
 func writeAtomic(dirPath string, data []byte) (err error) {
 	name, err := randomName()
 	if err != nil {
@@ -64,19 +76,13 @@ func writeAtomic(dirPath string, data []byte) (err error) {
 	if _, err = f.Write(data); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
-		return err
+	if !haveSyncFS {
+		if err = f.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, filepath.Join(dirPath, name+".eml")); err != nil {
-		return err
-	}
-	dh, err := os.Open(dirPath)
-	if err != nil {
-		return err
-	}
-	defer dh.Close()
-	return dh.Sync()
+	return os.Rename(tmp, filepath.Join(dirPath, name+".eml"))
 }

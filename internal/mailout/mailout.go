@@ -332,5 +332,5 @@ func newDir(path string) (Sender, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("mailout: dir: %q is not a directory", path)
 	}
-	return &dir{path: path}, nil
+	return newDirSender(path), nil
 }

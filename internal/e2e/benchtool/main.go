@@ -6,13 +6,17 @@
 //	benchtool load --smtp HOST:PORT --rcpt ADDR (--in DIR | --pubring F --chain A,B --n N)
 //	               [--sink HOST:PORT --expect N] [--conns C] [--timeout D]
 //	benchtool sink --listen HOST:PORT --expect N [--timeout D]
+//	benchtool fsync --dir DIR [--n N] [--size B] [--writers W] [--batch K]
 //
 // gen writes N packet e-mails (one packet each, a fresh message each) named
 // 000001.eml… exactly as `mix send` writes them, built on all cores.
 // load sends them (or, without --in, makes them on the fly, for runs too
 // large to keep on disk) over C concurrent SMTP connections; with --sink it
 // also runs an SMTP sink and waits until --expect mails arrived there. It
-// prints one line of figures per phase. Every loop is bounded by N and by
+// prints one line of figures per phase. fsync compares two ways of making
+// N files in DIR durable, as a dir: egress does: each file written,
+// fsynced, renamed and the directory fsynced; or written and renamed with
+// one syncfs(2) per K files (Linux). Every loop is bounded by N and by
 // --timeout.
 package main
 
@@ -53,6 +57,8 @@ func main() {
 		err = cmdLoad(os.Args[2:])
 	case "sink":
 		err = cmdSink(os.Args[2:])
+	case "fsync":
+		err = cmdFsync(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -387,4 +393,98 @@ func sendOne(c *smtp.Client, rcpt string, mail []byte) error {
 		return err
 	}
 	return w.Close()
+}
+
+// cmdFsync measures per-file against batched durability of new files.
+func cmdFsync(args []string) error {
+	fs := flag.NewFlagSet("fsync", flag.ExitOnError)
+	dir := fs.String("dir", "", "scratch directory (files are removed)")
+	n := fs.Int("n", 2000, "files per way")
+	size := fs.Int("size", 28000, "bytes per file (a packet e-mail)")
+	writers := fs.Int("writers", 8, "concurrent writers")
+	batch := fs.Int("batch", 256, "files per syncfs")
+	fs.Parse(args)
+	if *dir == "" || *n <= 0 {
+		return errors.New("fsync: --dir and --n > 0 are required")
+	}
+	data := make([]byte, *size)
+	for _, perFile := range []bool{true, false} {
+		d, err := os.MkdirTemp(*dir, "fsync")
+		if err != nil {
+			return err
+		}
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		errc := make(chan error, *writers)
+		start, cpu0 := time.Now(), cpuTime()
+		for range *writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1)); i <= *n; i = int(next.Add(1)) {
+					if err := writeOne(d, i, data, perFile); err != nil {
+						errc <- err
+						return
+					}
+					if !perFile && (i%*batch == 0 || i == *n) {
+						mu.Lock()
+						err := syncfs(d)
+						mu.Unlock()
+						if err != nil {
+							errc <- err
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		el, cpu := time.Since(start), cpuTime()-cpu0
+		os.RemoveAll(d)
+		close(errc)
+		if err := <-errc; err != nil {
+			return err
+		}
+		how := "each: write, fsync, rename, fsync dir"
+		if !perFile {
+			how = fmt.Sprintf("write, rename, one syncfs per %d", *batch)
+		}
+		fmt.Printf("%-40s %d files of %d bytes, %d writers: %.2fs = %.0f files/s, CPU %.2f ms per file\n",
+			how, *n, *size, *writers, el.Seconds(), float64(*n)/el.Seconds(), float64(cpu)/1e6/float64(*n))
+	}
+	return nil
+}
+
+func writeOne(dir string, i int, data []byte, sync bool) error {
+	tmp := filepath.Join(dir, fmt.Sprintf(".tmp-%d", i))
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, fmt.Sprintf("%d.eml", i))); err != nil {
+		return err
+	}
+	if !sync {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
