@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mixgo/mixgo/internal/counter"
 	"github.com/mixgo/mixgo/internal/mailout"
 	"github.com/mixgo/mixgo/internal/netlimit"
 	"github.com/mixgo/mixgo/pool"
@@ -204,17 +204,7 @@ func (n *Node) maintenance() {
 
 // logCounts writes the event counts at info level: aggregates only.
 func (n *Node) logCounts() {
-	c := n.Counts()
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, c[k])
-	}
-	n.Log.Info("counts", "events", strings.Join(parts, " "))
+	n.Log.Info("counts", "events", counter.Format(n.Counts()))
 	cs := n.Store.CommitStats()
 	n.Log.Info("storage", "group_commits", cs.Commits, "calls", cs.Calls,
 		"spool_sync", cs.SpoolSync.Round(time.Millisecond).String(), "index_commit", cs.Commit.Round(time.Millisecond).String())

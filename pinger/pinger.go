@@ -377,15 +377,5 @@ func addrOf(l net.Listener) string {
 
 // logCounts writes the event counts at info level.
 func (p *Pinger) logCounts() {
-	c := p.Counts()
-	keys := make([]string, 0, len(c))
-	for k := range c {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, c[k])
-	}
-	p.Log.Info("pinger counts", "events", strings.Join(parts, " "))
+	p.Log.Info("pinger counts", "events", counter.Format(p.Counts()))
 }

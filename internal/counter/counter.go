@@ -3,7 +3,12 @@
 // about a single message.
 package counter
 
-import "sync"
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
 
 // Set is a set of counters; the zero value is ready to use.
 type Set struct {
@@ -30,4 +35,19 @@ func (s *Set) Snapshot() map[string]uint64 {
 		out[k] = v
 	}
 	return out
+}
+
+// Format renders counts as "name=value" pairs sorted by name, for one log
+// line.
+func Format(counts map[string]uint64) string {
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%d", k, counts[k])
+	}
+	return strings.Join(parts, " ")
 }

@@ -28,3 +28,12 @@ func TestSet(t *testing.T) {
 		t.Fatal("snapshot changed with the set")
 	}
 }
+
+func TestFormat(t *testing.T) {
+	if got := Format(map[string]uint64{"b": 2, "a": 10}); got != "a=10 b=2" {
+		t.Fatalf("Format = %q", got)
+	}
+	if got := Format(nil); got != "" {
+		t.Fatalf("Format(nil) = %q", got)
+	}
+}
