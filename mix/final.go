@@ -354,7 +354,7 @@ func (cfg *FinalConfig) filterMessage(in []byte) (out []byte, userFrom bool, err
 		}
 		l, _, reject := cfg.HeaderBlock.Filter(line)
 		if reject {
-			return nil, false, fmt.Errorf("%w: header line %q", ErrRejected, line)
+			return nil, false, fmt.Errorf("%w: a header line matched a rule ending in q", ErrRejected) // the line itself stays out of logs
 		}
 		line = l
 		userFrom = userFrom || finHasPrefixFold(line, "from:")
