@@ -1,7 +1,6 @@
 package mix
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mixgo/mixgo/internal/conf"
 )
 
 // ConfigFile is the name of the configuration file in a node's directory.
@@ -129,124 +130,19 @@ type Config struct {
 	LogLevel string `conf:"log_level" default:"info" doc:"debug, info, warn or error. info records start/stop, configuration problems, errors and periodic counts; debug adds per-packet reasons for drops, never addresses or IDs."`
 }
 
-type confField struct {
-	name, def, doc string
-	index          int
-}
-
-func confFields() []confField {
-	t := reflect.TypeOf(Config{})
-	var out []confField
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		out = append(out, confField{f.Tag.Get("conf"), f.Tag.Get("default"), f.Tag.Get("doc"), i})
-	}
-	return out
-}
-
 // DefaultConfig returns a configuration with every default applied.
 func DefaultConfig() *Config {
 	c := &Config{}
-	v := reflect.ValueOf(c).Elem()
-	for _, f := range confFields() {
-		if f.def != "" {
-			if err := setField(v.Field(f.index), f.def); err != nil {
-				panic(fmt.Sprintf("mix: bad default for %s: %v", f.name, err))
-			}
-		}
+	if err := conf.SetDefaults(c); err != nil {
+		panic(err) // a default tag that does not parse: caught by every test
 	}
 	return c
-}
-
-func setField(v reflect.Value, s string) error {
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString(s)
-	case reflect.Bool:
-		b, err := parseBool(s)
-		if err != nil {
-			return err
-		}
-		v.SetBool(b)
-	case reflect.Int, reflect.Int64:
-		if v.Type() == reflect.TypeOf(time.Duration(0)) {
-			d, err := parseDuration(s)
-			if err != nil {
-				return err
-			}
-			v.SetInt(int64(d))
-			return nil
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return fmt.Errorf("not a whole number: %q", s)
-		}
-		v.SetInt(n)
-	default:
-		return fmt.Errorf("unsupported type %s", v.Kind())
-	}
-	return nil
-}
-
-func parseBool(s string) (bool, error) {
-	switch strings.ToLower(s) {
-	case "y", "yes", "true", "on", "1":
-		return true, nil
-	case "n", "no", "false", "off", "0":
-		return false, nil
-	}
-	return false, fmt.Errorf("not a boolean: %q", s)
-}
-
-// parseDuration takes Go durations ("90m", "1h30m") and Mixmaster's day
-// and week units ("7d", "2w").
-func parseDuration(s string) (time.Duration, error) {
-	if n, unit := strings.TrimRight(s, "dw"), strings.TrimLeft(s, "0123456789"); unit == "d" || unit == "w" {
-		v, err := strconv.Atoi(n)
-		if err != nil {
-			return 0, fmt.Errorf("not a duration: %q", s)
-		}
-		day := 24 * time.Hour
-		if unit == "w" {
-			day *= 7
-		}
-		return time.Duration(v) * day, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("not a duration: %q", s)
-	}
-	return d, nil
 }
 
 // ParseConfig reads a configuration file's text over the defaults.
 func ParseConfig(data []byte) (*Config, error) {
 	c := DefaultConfig()
-	v := reflect.ValueOf(c).Elem()
-	byName := map[string]confField{}
-	for _, f := range confFields() {
-		byName[f.name] = f
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || text[0] == '#' {
-			continue
-		}
-		name, val, ok := strings.Cut(text, "=")
-		if !ok {
-			return nil, fmt.Errorf("line %d: expected 'name = value'", line)
-		}
-		name, val = strings.TrimSpace(name), strings.TrimSpace(val)
-		f, ok := byName[name]
-		if !ok {
-			return nil, fmt.Errorf("line %d: unknown option %q", line, name)
-		}
-		if err := setField(v.Field(f.index), val); err != nil {
-			return nil, fmt.Errorf("line %d: %s: %w", line, name, err)
-		}
-	}
-	if err := sc.Err(); err != nil {
+	if err := conf.Parse(c, data, conf.Syntax{}); err != nil {
 		return nil, err
 	}
 	return c, c.Validate()
@@ -319,16 +215,16 @@ func (c *Config) Text() []byte {
 	b.WriteString("# Durations take Go units (90s, 15m, 2h) and d (days), w (weeks).\n")
 	b.WriteString("# Commented lines show the default. Reference: docs/CONFIG.md.\n")
 	v := reflect.ValueOf(c).Elem()
-	for _, f := range confFields() {
-		val := formatField(v.Field(f.index))
+	for _, f := range conf.Fields(c) {
+		val := formatField(v.Field(f.Index))
 		b.WriteString("\n")
-		for _, l := range wrap(f.doc, 76) {
+		for _, l := range wrap(f.Doc, 76) {
 			b.WriteString("# " + l + "\n")
 		}
-		if val == f.def {
-			fmt.Fprintf(&b, "#%s = %s\n", f.name, val)
+		if val == f.Default {
+			fmt.Fprintf(&b, "#%s = %s\n", f.Name, val)
 		} else {
-			fmt.Fprintf(&b, "%s = %s\n", f.name, val)
+			fmt.Fprintf(&b, "%s = %s\n", f.Name, val)
 		}
 	}
 	return b.Bytes()
@@ -338,12 +234,12 @@ func (c *Config) Text() []byte {
 func ConfigReference() []byte {
 	var b bytes.Buffer
 	b.WriteString("| option | default | meaning |\n|---|---|---|\n")
-	for _, f := range confFields() {
-		def := f.def
+	for _, f := range conf.Fields(&Config{}) {
+		def := f.Default
 		if def == "" {
 			def = "(empty)"
 		}
-		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", f.name, def, f.doc)
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", f.Name, def, f.Doc)
 	}
 	return b.Bytes()
 }

@@ -1,18 +1,15 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mixgo/mixgo/internal/chain"
+	"github.com/mixgo/mixgo/internal/conf"
 )
 
 // Settings are the client's settings: the defaults below, then mix.conf in
@@ -39,13 +36,8 @@ type Settings struct {
 // DefaultSettings returns the settings' defaults.
 func DefaultSettings() Settings {
 	var s Settings
-	v := reflect.ValueOf(&s).Elem()
-	for i := range v.NumField() {
-		if d, ok := v.Type().Field(i).Tag.Lookup("default"); ok {
-			if err := setValue(v.Field(i), d); err != nil {
-				panic(fmt.Sprintf("client: default of %s: %v", v.Type().Field(i).Name, err))
-			}
-		}
+	if err := conf.SetDefaults(&s); err != nil {
+		panic(err) // a default tag that does not parse: caught by every test
 	}
 	return s
 }
@@ -55,74 +47,15 @@ type SettingDoc struct{ Name, Default, Doc string }
 
 // SettingDocs lists every setting in declaration order.
 func SettingDocs() []SettingDoc {
-	t := reflect.TypeOf(Settings{})
-	out := make([]SettingDoc, t.NumField())
-	for i := range out {
-		f := t.Field(i)
-		out[i] = SettingDoc{f.Tag.Get("conf"), f.Tag.Get("default"), f.Tag.Get("doc")}
+	var out []SettingDoc
+	for _, f := range conf.Fields(&Settings{}) {
+		out = append(out, SettingDoc{f.Name, f.Default, f.Doc})
 	}
 	return out
 }
 
 // Set assigns a setting by its mix.conf name.
-func (s *Settings) Set(name, value string) error {
-	v := reflect.ValueOf(s).Elem()
-	for i := range v.NumField() {
-		if v.Type().Field(i).Tag.Get("conf") == name {
-			if err := setValue(v.Field(i), strings.TrimSpace(value)); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown setting %q", name)
-}
-
-func setValue(f reflect.Value, s string) error {
-	switch f.Interface().(type) {
-	case string:
-		f.SetString(s)
-	case int:
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a whole number", s)
-		}
-		f.SetInt(int64(n))
-	case float64:
-		x, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			return fmt.Errorf("%q is not a number", s)
-		}
-		f.SetFloat(x)
-	case time.Duration:
-		d, err := ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		f.SetInt(int64(d))
-	default:
-		return fmt.Errorf("unsupported type %s", f.Type())
-	}
-	return nil
-}
-
-// ParseDuration reads a Go duration ("36h", "1h30m") or a number of days
-// ("2d"); "0" is zero.
-func ParseDuration(s string) (time.Duration, error) {
-	if s == "0" {
-		return 0, nil
-	}
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.ParseFloat(d, 64); err == nil && n >= 0 && n < 1e5 {
-			return time.Duration(n * float64(24*time.Hour)), nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a duration (like 5m, 36h or 2d)", s)
-	}
-	return d, nil
-}
+func (s *Settings) Set(name, value string) error { return conf.Set(s, name, value) }
 
 // Check reports settings out of range.
 func (s *Settings) Check() error {
@@ -149,24 +82,10 @@ func (s *Settings) Check() error {
 }
 
 // ParseSettings reads mix.conf over the defaults: lines "name = value" (or
-// "name value"), # comments, blank lines.
+// "name value", as Mixmaster's files), # comments, blank lines.
 func ParseSettings(data []byte) (Settings, error) {
 	s := DefaultSettings()
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		name, value, ok := strings.Cut(line, "=")
-		if !ok {
-			name, value, _ = strings.Cut(line, " ")
-		}
-		if err := s.Set(strings.ToLower(strings.TrimSpace(name)), value); err != nil {
-			return s, fmt.Errorf("line %d: %w", n, err)
-		}
-	}
-	if err := sc.Err(); err != nil {
+	if err := conf.Parse(&s, data, conf.Syntax{SpaceSeparated: true, FoldCase: true}); err != nil {
 		return s, err
 	}
 	return s, s.Check()
