@@ -142,7 +142,7 @@ func (n *Node) workers() int {
 // pipelineDepth is how many entries per worker are between decryption and
 // their commit at once: while some wait for the shared commit (fsync),
 // others decrypt, so the cores stay busy and commits stay large.
-const pipelineDepth = 32
+const pipelineDepth = 128
 
 // decrypting runs f holding one of the workers' tokens.
 func (n *Node) decrypting(f func()) {

@@ -217,6 +217,21 @@ func (n *Node) Flush(ctx context.Context, all bool, s mailout.Sender) (sent, fai
 		// 'mixd flush' without a daemon: nobody waits for one mail.
 		n.Store.SetBatchDelay(processBatchDelay)
 	}
+	if bs, ok := s.(mailout.BatchSender); ok && all {
+		// What is queued already, then the pool a batch at a time: each
+		// batch is sent while the next is moved.
+		queued := true
+		return n.sendBatches(ctx, bs, func() ([]pool.Outgoing, error) {
+			if queued {
+				due, err := n.Store.Due(n.Clock(), dueBatch)
+				if err != nil || len(due) > 0 {
+					return due, err
+				}
+				queued = false
+			}
+			return n.Store.DrainBatch(n.Clock(), dueBatch)
+		})
+	}
 	if all {
 		if _, err := n.Store.DrainAll(n.Clock()); err != nil {
 			return 0, 0, err

@@ -3,6 +3,7 @@ package mix
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,9 @@ const dueBatch = 256
 // acknowledgement does not hold a sending slot: acknowledgements of many
 // deliveries then share one commit.
 func (n *Node) SendDue(ctx context.Context, s mailout.Sender) (sent, failed int, err error) {
+	if bs, ok := s.(mailout.BatchSender); ok {
+		return n.sendDueBatches(ctx, bs)
+	}
 	var nsent, nfailed atomic.Int64
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, max(1, n.Cfg.SendConcurrency))
@@ -100,15 +104,7 @@ func (n *Node) SendDue(ctx context.Context, s mailout.Sender) (sent, failed int,
 // sendOne delivers one entry and reports it to the store; delivered is
 // called as soon as the delivery attempt is over.
 func (n *Node) sendOne(ctx context.Context, s mailout.Sender, o pool.Outgoing, delivered func()) bool {
-	to, msg := n.outgoingMail(o)
-	var err error
-	if o.Kind == pool.KindMail || o.Kind == pool.KindPost {
-		// A key problem defers the mail: sent unsigned it would be
-		// refused or filed as spam where DMARC asks for a signature.
-		if msg, err = n.signFinal(msg); err != nil {
-			n.Log.Error("DKIM signing failed; final mail deferred", "err", err)
-		}
-	}
+	to, msg, err := n.render(o)
 	if err == nil {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		err = s.Send(sctx, n.Cfg.Address, to, msg)
@@ -121,6 +117,27 @@ func (n *Node) sendOne(ctx context.Context, s mailout.Sender, o pool.Outgoing, d
 		}
 		return true
 	}
+	n.deliveryFailed(o, err)
+	return false
+}
+
+// render is the mail an outgoing entry is handed over as: the armoured
+// packet, or the final mail DKIM-signed. A signing error defers the
+// entry: sent unsigned it would be refused or filed as spam where DMARC
+// asks for a signature.
+func (n *Node) render(o pool.Outgoing) (to []string, msg []byte, err error) {
+	to, msg = n.outgoingMail(o)
+	if o.Kind == pool.KindMail || o.Kind == pool.KindPost {
+		if msg, err = n.signFinal(msg); err != nil {
+			n.Log.Error("DKIM signing failed; final mail deferred", "err", err)
+		}
+	}
+	return to, msg, err
+}
+
+// deliveryFailed reports a failed delivery to the store: retried later if
+// the failure is temporary, else dropped (never bounced).
+func (n *Node) deliveryFailed(o pool.Outgoing, err error) {
 	permanent := !mailout.IsTemporary(err)
 	dropped, ferr := n.Store.Fail(o.ID, n.Clock(), permanent)
 	if ferr != nil {
@@ -131,5 +148,135 @@ func (n *Node) sendOne(ctx context.Context, s mailout.Sender, o pool.Outgoing, d
 	} else {
 		n.count("delivery-deferred", err)
 	}
-	return false
+}
+
+// sendDueBatches is SendDue for a sender that takes a batch at once (dir:).
+func (n *Node) sendDueBatches(ctx context.Context, s mailout.BatchSender) (sent, failed int, err error) {
+	return n.sendBatches(ctx, s, func() ([]pool.Outgoing, error) { return n.Store.Due(n.Clock(), dueBatch) })
+}
+
+// batchWork is one batch on its way through sendBatches.
+type batchWork struct {
+	due   []pool.Outgoing
+	mails []mailout.Mail
+	errs  []error // rendering errors
+}
+
+// sendBatches delivers the batches next hands out until it hands out none,
+// in a pipeline of three stages that overlap: taking a batch from the
+// store and rendering it on all cores; handing it over in one SendBatch
+// (one sync); acknowledging it in one commit. It stops early when a whole
+// batch failed (the next hop is down: the rest waits for its retry time).
+func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func() ([]pool.Outgoing, error)) (sent, failed int, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan batchWork, 1)
+	prodErr := make(chan error, 1)
+	go func() {
+		defer close(work)
+		for ctx.Err() == nil {
+			due, err := next()
+			if err != nil || len(due) == 0 {
+				prodErr <- err
+				return
+			}
+			b := batchWork{due: due, mails: make([]mailout.Mail, len(due)), errs: make([]error, len(due))}
+			parallel(len(due), func(i int) {
+				b.mails[i].To, b.mails[i].Msg, b.errs[i] = n.render(due[i])
+			})
+			select {
+			case work <- b:
+			case <-ctx.Done():
+			}
+		}
+		prodErr <- ctx.Err()
+	}()
+	// Two batches in flight: one's sync runs while the next is written.
+	sem := make(chan struct{}, 2)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	stopped := false
+	for b := range work {
+		sem <- struct{}{}
+		mu.Lock()
+		skip := stopped
+		mu.Unlock()
+		if skip {
+			// A batch taken but not sent waits for its lease to end.
+			<-sem
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ok, nfailed := n.sendBatch(ctx, s, b)
+			aerr := n.Store.AckMany(ok)
+			if aerr != nil {
+				n.Log.Error("acknowledging sent entries", "err", aerr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			sent += len(ok)
+			failed += nfailed
+			if aerr != nil && err == nil {
+				err = aerr
+			}
+			if aerr != nil || len(ok) == 0 {
+				stopped = true
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if perr := <-prodErr; perr != nil && !stopped {
+		err = perr
+	}
+	return sent, failed, err
+}
+
+// sendBatch hands one rendered batch over and records its failures; it
+// returns the entries delivered, for the caller to acknowledge.
+func (n *Node) sendBatch(ctx context.Context, s mailout.BatchSender, b batchWork) (ok []pool.ID, failed int) {
+	var send []mailout.Mail
+	var idx []int
+	for i := range b.due {
+		if b.errs[i] == nil {
+			send = append(send, b.mails[i])
+			idx = append(idx, i)
+		}
+	}
+	if len(send) > 0 {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		serrs := s.SendBatch(sctx, n.Cfg.Address, send)
+		cancel()
+		for j, i := range idx {
+			b.errs[i] = serrs[j]
+		}
+	}
+	for i, o := range b.due {
+		if b.errs[i] != nil {
+			n.deliveryFailed(o, b.errs[i])
+			failed++
+			continue
+		}
+		ok = append(ok, o.ID)
+	}
+	return ok, failed
+}
+
+// parallel runs fn(0) … fn(count−1) on all cores.
+func parallel(count int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(count, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < count; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -209,6 +209,15 @@ func decodeArmorBase64(s []byte) ([]byte, int) {
 	}
 	a := 0
 	for a+3 < len(s) {
+		if patched < a {
+			// The common case, without at's checks.
+			c0, c1, c2, c3 := b64val[s[a]], b64val[s[a+1]], b64val[s[a+2]], b64val[s[a+3]]
+			if c0|c1|c2|c3 < 0x80 {
+				out = append(out, c0<<2|c1>>4, c1<<4|c2>>2, c2<<6|c3)
+				a += 4
+				continue
+			}
+		}
 		c0, c1, c2, c3 := b64val[at(a)], b64val[at(a+1)], b64val[at(a+2)], b64val[at(a+3)]
 		if c0|c1|c2|c3 < 0x80 {
 			out = append(out, c0<<2|c1>>4, c1<<4|c2>>2, c2<<6|c3)

@@ -654,35 +654,92 @@ const moveBatch = 256
 // longer in the pool (a concurrent round took it) is skipped: moved is
 // false.
 func (s *Store) move(tx *bolt.Tx, key []byte, now time.Time, stashed *[]loc) (moved bool, err error) {
+	_, moved, err = s.moveEntry(tx, key, now, false, stashed)
+	return moved, err
+}
+
+// moveEntry moves one pool entry to the outgoing queue under a new ID,
+// re-sealed into a new slot. With lease it is handed out at once (as Due
+// does) and returned.
+func (s *Store) moveEntry(tx *bolt.Tx, key []byte, now time.Time, lease bool, stashed *[]loc) (o Outgoing, moved bool, err error) {
 	if tx.Bucket(bPool).Get(key) == nil {
-		return false, nil
+		return o, false, nil
 	}
 	v, err := s.loadContents(tx, bPool, key)
 	if err != nil {
-		return false, err
+		return o, false, err
 	}
 	plain, err := s.opt.Sealer.Open(v)
 	if err != nil {
-		return false, corrupt(bPool, key, err)
+		return o, false, corrupt(bPool, key, err)
+	}
+	if lease {
+		if o.Item, err = decodePayload(plain); err != nil {
+			return o, false, corrupt(bPool, key, err)
+		}
 	}
 	sealed, err := s.seal(plain)
 	if err != nil {
-		return false, err
+		return o, false, err
 	}
 	id, err := s.newID()
 	if err != nil {
-		return false, err
+		return o, false, err
 	}
 	l, inline, err := s.stash(sealed)
 	if err != nil {
-		return false, err
+		return o, false, err
 	}
 	*stashed = append(*stashed, l)
 	out := outRec{queued: now, next: now, loc: l}
-	if err := putEntry(tx, bOutgoing, id, out.encode(), inline); err != nil {
-		return false, err
+	if lease {
+		out.next, out.leased = now.Add(s.opt.Lease), true
 	}
-	return true, s.deleteEntry(tx, bPool, key)
+	if err := putEntry(tx, bOutgoing, id, out.encode(), inline); err != nil {
+		return o, false, err
+	}
+	o.ID = id
+	return o, true, s.deleteEntry(tx, bPool, key)
+}
+
+// DrainBatch moves up to limit pool entries (all if limit ≤ 0) to the
+// outgoing queue in one commit and hands them out as Due does: 'mixd
+// flush --all' sends them without reading them back. Each move is as
+// RunPool's (new ID, re-sealed into a new slot). It returns no entries
+// once the pool is empty.
+func (s *Store) DrainBatch(now time.Time, limit int) ([]Outgoing, error) {
+	var out []Outgoing
+	var stashed []loc
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		out, stashed = out[:0], stashed[:0]
+		var keys [][]byte
+		c := tx.Bucket(bPool).Cursor()
+		for k, _ := c.First(); k != nil && (limit <= 0 || len(keys) < limit); k, _ = c.Next() {
+			if len(k) != len(ID{}) {
+				return corrupt(bPool, k, errors.New("bad key length"))
+			}
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			o, ok, err := s.moveEntry(tx, k, now, true, &stashed)
+			if err != nil {
+				return err
+			}
+			if ok {
+				out = append(out, o)
+			}
+		}
+		// The new contents must be durable before the commit that
+		// refers to them.
+		return s.sp.sync()
+	})
+	if err != nil {
+		for _, l := range stashed {
+			s.unstash(l)
+		}
+		return nil, fmt.Errorf("pool: drain: %w", err)
+	}
+	return out, nil
 }
 
 // moveAll moves the pool entries with these keys to the outgoing queue,
@@ -911,6 +968,31 @@ func (s *Store) Ack(id ID) error {
 	}
 	if err != nil {
 		return fmt.Errorf("pool: ack %v: %w", id, err)
+	}
+	return nil
+}
+
+// AckMany is Ack for many entries, in one commit. Entries already gone
+// are skipped.
+func (s *Store) AckMany(ids []ID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.batch(func(tx *bolt.Tx) error {
+		acked := 0
+		for _, id := range ids {
+			if tx.Bucket(bOutgoing).Get(id[:]) == nil {
+				continue
+			}
+			if err := s.deleteEntry(tx, bOutgoing, id[:]); err != nil {
+				return err
+			}
+			acked++
+		}
+		return bump(tx, CounterSent, uint64(acked))
+	})
+	if err != nil {
+		return fmt.Errorf("pool: ack %d entries: %w", len(ids), err)
 	}
 	return nil
 }

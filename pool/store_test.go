@@ -841,3 +841,64 @@ func TestIDsAreRandom(t *testing.T) {
 		t.Fatal("IDs come in ascending order: they leak arrival order")
 	}
 }
+
+// TestDrainBatch: flush --all's moves hand the entries out at once (leased,
+// contents as stored), a batch at a time, and AckMany removes them in one
+// commit; a batch handed out but never acknowledged is due again after a
+// restart.
+func TestDrainBatch(t *testing.T) {
+	s, path := newStore(t, func(o *Options) { o.Strategy = TimedDynamic(100, 65); o.Lease = 10 * time.Minute })
+	want := map[string]bool{}
+	for i := 0; i < 7; i++ {
+		d := fmt.Sprintf("packet %d", i)
+		want[d] = true
+		if err := s.AddPool(t0, Item{Kind: KindPacket, Dest: "hop@example.net", Data: []byte(d)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]ID{}
+	for round, size := range []int{3, 3, 1, 0} {
+		b, err := s.DrainBatch(t0, 3)
+		if err != nil || len(b) != size {
+			t.Fatalf("round %d: DrainBatch = %d entries, %v; want %d", round, len(b), err, size)
+		}
+		for _, o := range b {
+			if o.Dest != "hop@example.net" || o.Kind != KindPacket || !want[string(o.Data)] {
+				t.Fatalf("entry %+v", o)
+			}
+			if _, dup := got[string(o.Data)]; dup {
+				t.Fatalf("%q handed out twice", o.Data)
+			}
+			got[string(o.Data)] = o.ID
+		}
+	}
+	if st := mustStats(t, s, t0); st.Pooled != 0 || st.Outgoing != 7 || st.Leased != 7 {
+		t.Fatalf("stats %+v", st)
+	}
+	if d, _ := s.Due(t0, 0); len(d) != 0 {
+		t.Fatalf("leased entries handed out again by Due: %d", len(d))
+	}
+	var acked []ID
+	for _, d := range []string{"packet 0", "packet 1", "packet 2", "packet 3"} {
+		acked = append(acked, got[d])
+	}
+	// An unknown ID is skipped, not an error.
+	if err := s.AckMany(append(acked, ID{1})); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustStats(t, s, t0); st.Outgoing != 3 || st.Counters[CounterSent] != 4 {
+		t.Fatalf("after AckMany: %+v", st)
+	}
+	s.Close()
+	s = openT(t, path, testOptions(t))
+	t.Cleanup(func() { s.Close() })
+	d, err := s.Due(t0, 0)
+	if err != nil || len(d) != 3 {
+		t.Fatalf("after restart: %d due, %v; want the 3 unacknowledged", len(d), err)
+	}
+	for _, o := range d {
+		if slices.Contains(acked, o.ID) {
+			t.Fatalf("acknowledged entry %q due again", o.Data)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 
 	"github.com/mixgo/mixgo/keyring"
@@ -71,6 +72,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if p := os.Getenv("MIXD_CPUPROFILE"); p != "" {
 		if pf, err := os.Create(p); err == nil && pprof.StartCPUProfile(pf) == nil {
 			defer func() { pprof.StopCPUProfile(); pf.Close() }()
+		}
+	}
+	if p := os.Getenv("MIXD_TRACE"); p != "" {
+		if pf, err := os.Create(p); err == nil && trace.Start(pf) == nil {
+			defer func() { trace.Stop(); pf.Close() }()
 		}
 	}
 	err := f(args[1:], stdin, stdout, stderr)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +171,120 @@ func TestDir(t *testing.T) {
 	entries, _ = os.ReadDir(d)
 	if len(entries) != n+1 {
 		t.Fatalf("%d files after failures", len(entries))
+	}
+}
+
+// TestDirBatch: SendBatch writes every good mail as Send would, reports
+// each bad one alone, and fails everything temporarily when the directory
+// is gone.
+func TestDirBatch(t *testing.T) {
+	d := filepath.Join(t.TempDir(), "out")
+	s, err := New("dir:"+d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, ok := s.(BatchSender)
+	if !ok {
+		t.Fatal("dir: is not a BatchSender")
+	}
+	const n = 40
+	mails := make([]Mail, n)
+	for i := range mails {
+		mails[i] = Mail{To: []string{fmt.Sprintf("r%d@example.net", i)}, Msg: []byte(testMsg)}
+	}
+	mails[7].To = []string{"not an address"}
+	errs := bs.SendBatch(context.Background(), "a@example.org", mails)
+	if len(errs) != n {
+		t.Fatalf("%d results for %d mails", len(errs), n)
+	}
+	for i, err := range errs {
+		if i == 7 {
+			mustTemporary(t, err, false)
+		} else if err != nil {
+			t.Fatalf("mail %d: %v", i, err)
+		}
+	}
+	entries, err := os.ReadDir(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != n-1 {
+		t.Fatalf("%d files, want %d", len(entries), n-1)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(d, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, body, _ := strings.Cut(string(b), "X-Envelope-To: <")
+		to, rest, _ := strings.Cut(body, ">\n")
+		if head != "X-Envelope-From: <a@example.org>\n" || rest != testMsgLF || seen[to] {
+			t.Fatalf("%s: content %q", e.Name(), b)
+		}
+		seen[to] = true
+	}
+	if seen["not an address"] {
+		t.Fatal("the bad mail was written")
+	}
+
+	os.RemoveAll(d)
+	for _, err := range bs.SendBatch(context.Background(), "a@example.org", mails[:3]) {
+		mustTemporary(t, err, true)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := os.Mkdir(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range bs.SendBatch(ctx, "a@example.org", mails[:3]) {
+		mustTemporary(t, err, true)
+	}
+	if entries, _ := os.ReadDir(d); len(entries) != 0 {
+		t.Fatalf("%d files written after cancellation", len(entries))
+	}
+}
+
+// TestWriteAtomicBothWays: the unnamed-file way (Linux) and the
+// temporary-name way each leave one complete file and nothing else, and
+// never replace an existing file.
+func TestWriteAtomicBothWays(t *testing.T) {
+	d := t.TempDir()
+	if err := writeAtomic(d, []byte("one\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeRenamed(filepath.Join(d, ".tmp-two"), filepath.Join(d, "two.eml"), []byte("two\n")); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"one\n", "two\n"}
+	done, err := writeUnnamed(d, filepath.Join(d, "three.eml"), []byte("three\n"))
+	switch {
+	case done && err != nil:
+		t.Fatal(err)
+	case done:
+		want = append(want, "three\n")
+		if done, err := writeUnnamed(d, filepath.Join(d, "three.eml"), []byte("other")); !done || err == nil {
+			t.Fatal("linked over an existing file")
+		}
+	case runtime.GOOS == "linux":
+		t.Fatal("O_TMPFILE not used on Linux")
+	}
+	entries, err := os.ReadDir(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var contents []string
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("temporary file %s left", e.Name())
+		}
+		b, _ := os.ReadFile(filepath.Join(d, e.Name()))
+		contents = append(contents, string(b))
+	}
+	slices.Sort(contents)
+	slices.Sort(want)
+	if !slices.Equal(contents, want) {
+		t.Fatalf("files %q, want %q", contents, want)
 	}
 }
 

@@ -116,6 +116,22 @@ type Sender interface {
 	Send(ctx context.Context, from string, to []string, msg []byte) error
 }
 
+// A Mail is one message of a batch: its envelope recipients and its
+// complete text, as for Send.
+type Mail struct {
+	To  []string
+	Msg []byte
+}
+
+// A BatchSender delivers many mails at once more cheaply than one Send
+// each: "dir:" writes them all and makes them durable with one sync.
+// errs[i] is what Send would have returned for mails[i] (same envelope
+// sender from); a mail with a nil error is durable when SendBatch returns.
+type BatchSender interface {
+	Sender
+	SendBatch(ctx context.Context, from string, mails []Mail) (errs []error)
+}
+
 // StartTLS modes (Options.StartTLS).
 const (
 	// StartTLSOpportunistic uses STARTTLS when the server offers it, without

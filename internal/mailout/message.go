@@ -1,6 +1,7 @@
 package mailout
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strings"
@@ -117,19 +118,26 @@ func toCRLF(msg []byte) []byte { return normaliseEOL(msg, "\r\n") }
 func toLF(msg []byte) []byte { return normaliseEOL(msg, "\n") }
 
 func normaliseEOL(msg []byte, eol string) []byte {
-	out := make([]byte, 0, len(msg)+len(msg)/32)
-	for i := 0; i < len(msg); i++ {
-		switch c := msg[i]; c {
-		case '\r':
-			if i+1 < len(msg) && msg[i+1] == '\n' {
-				i++
-			}
-			out = append(out, eol...)
-		case '\n':
-			out = append(out, eol...)
-		default:
-			out = append(out, c)
+	var b bytes.Buffer
+	b.Grow(len(msg) + len(msg)/32)
+	appendEOL(&b, msg, eol)
+	return b.Bytes()
+}
+
+// appendEOL appends msg to b with every line end as eol. It copies whole
+// lines at a time: byte by byte it was a tenth of a flush's CPU time.
+func appendEOL(b *bytes.Buffer, msg []byte, eol string) {
+	for len(msg) > 0 {
+		i := bytes.IndexAny(msg, "\r\n")
+		if i < 0 {
+			b.Write(msg)
+			return
 		}
+		b.Write(msg[:i])
+		b.WriteString(eol)
+		if msg[i] == '\r' && i+1 < len(msg) && msg[i+1] == '\n' {
+			i++
+		}
+		msg = msg[i+1:]
 	}
-	return out
 }
