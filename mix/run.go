@@ -218,8 +218,8 @@ func (n *Node) Flush(ctx context.Context, all bool, s mailout.Sender) (sent, fai
 		n.Store.SetBatchDelay(processBatchDelay)
 	}
 	if bs, ok := s.(mailout.BatchSender); ok && all {
-		// What is queued already, then the pool a batch at a time: each
-		// batch is sent while the next is moved.
+		// What is queued already, then the pool a batch at a time, each
+		// sent while the next is read (pool.Store.TakePool).
 		queued := true
 		return n.sendBatches(ctx, bs, func() ([]pool.Outgoing, error) {
 			if queued {
@@ -229,7 +229,7 @@ func (n *Node) Flush(ctx context.Context, all bool, s mailout.Sender) (sent, fai
 				}
 				queued = false
 			}
-			return n.Store.DrainBatch(n.Clock(), dueBatch)
+			return n.Store.TakePool(n.Clock(), dueBatch)
 		})
 	}
 	if all {

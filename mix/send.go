@@ -163,33 +163,41 @@ type batchWork struct {
 }
 
 // sendBatches delivers the batches next hands out until it hands out none,
-// in a pipeline of three stages that overlap: taking a batch from the
-// store and rendering it on all cores; handing it over in one SendBatch
-// (one sync); acknowledging it in one commit. It stops early when a whole
+// in a pipeline whose stages overlap: taking a batch from the store;
+// rendering it on all cores; handing it over in one SendBatch (one sync)
+// and acknowledging it in one commit, two batches at a time. It stops early when a whole
 // batch failed (the next hop is down: the rest waits for its retry time).
 func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func() ([]pool.Outgoing, error)) (sent, failed int, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	work := make(chan batchWork, 1)
+	taken := make(chan []pool.Outgoing, 1)
 	prodErr := make(chan error, 1)
 	go func() {
-		defer close(work)
+		defer close(taken)
 		for ctx.Err() == nil {
 			due, err := next()
 			if err != nil || len(due) == 0 {
 				prodErr <- err
 				return
 			}
+			select {
+			case taken <- due:
+			case <-ctx.Done():
+				n.release(due)
+			}
+		}
+		prodErr <- ctx.Err()
+	}()
+	work := make(chan batchWork, 1)
+	go func() {
+		defer close(work)
+		for due := range taken {
 			b := batchWork{due: due, mails: make([]mailout.Mail, len(due)), errs: make([]error, len(due))}
 			parallel(len(due), func(i int) {
 				b.mails[i].To, b.mails[i].Msg, b.errs[i] = n.render(due[i])
 			})
-			select {
-			case work <- b:
-			case <-ctx.Done():
-			}
+			work <- b
 		}
-		prodErr <- ctx.Err()
 	}()
 	// Two batches in flight: one's sync runs while the next is written.
 	sem := make(chan struct{}, 2)
@@ -202,7 +210,7 @@ func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func
 		skip := stopped
 		mu.Unlock()
 		if skip {
-			// A batch taken but not sent waits for its lease to end.
+			n.release(b.due)
 			<-sem
 			continue
 		}
@@ -233,6 +241,17 @@ func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func
 		err = perr
 	}
 	return sent, failed, err
+}
+
+// release gives back entries taken from the store but not sent.
+func (n *Node) release(due []pool.Outgoing) {
+	ids := make([]pool.ID, len(due))
+	for i, o := range due {
+		ids[i] = o.ID
+	}
+	if err := n.Store.Release(n.Clock(), ids); err != nil {
+		n.Log.Error("giving back unsent entries", "err", err)
+	}
 }
 
 // sendBatch hands one rendered batch over and records its failures; it

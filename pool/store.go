@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,6 +150,9 @@ type Store struct {
 
 	noSpool    bool // all contents inline: the layout BenchmarkLayout compares with
 	batchDelay atomic.Int64
+
+	takenMu sync.Mutex
+	taken   map[ID]bool // pool entries TakePool handed out
 }
 
 // Open opens or creates the store file at path and its spool PATH.spool
@@ -654,98 +660,167 @@ const moveBatch = 256
 // longer in the pool (a concurrent round took it) is skipped: moved is
 // false.
 func (s *Store) move(tx *bolt.Tx, key []byte, now time.Time, stashed *[]loc) (moved bool, err error) {
-	_, moved, err = s.moveEntry(tx, key, now, false, stashed)
-	return moved, err
-}
-
-// moveEntry moves one pool entry to the outgoing queue under a new ID,
-// re-sealed into a new slot. With lease it is handed out at once (as Due
-// does) and returned.
-func (s *Store) moveEntry(tx *bolt.Tx, key []byte, now time.Time, lease bool, stashed *[]loc) (o Outgoing, moved bool, err error) {
-	if tx.Bucket(bPool).Get(key) == nil {
-		return o, false, nil
+	if tx.Bucket(bPool).Get(key) == nil || s.isTaken(key) {
+		return false, nil
 	}
 	v, err := s.loadContents(tx, bPool, key)
 	if err != nil {
-		return o, false, err
+		return false, err
 	}
 	plain, err := s.opt.Sealer.Open(v)
 	if err != nil {
-		return o, false, corrupt(bPool, key, err)
-	}
-	if lease {
-		if o.Item, err = decodePayload(plain); err != nil {
-			return o, false, corrupt(bPool, key, err)
-		}
+		return false, corrupt(bPool, key, err)
 	}
 	sealed, err := s.seal(plain)
 	if err != nil {
-		return o, false, err
+		return false, err
 	}
 	id, err := s.newID()
 	if err != nil {
-		return o, false, err
+		return false, err
 	}
 	l, inline, err := s.stash(sealed)
 	if err != nil {
-		return o, false, err
+		return false, err
 	}
 	*stashed = append(*stashed, l)
 	out := outRec{queued: now, next: now, loc: l}
-	if lease {
-		out.next, out.leased = now.Add(s.opt.Lease), true
-	}
 	if err := putEntry(tx, bOutgoing, id, out.encode(), inline); err != nil {
-		return o, false, err
+		return false, err
 	}
-	o.ID = id
-	return o, true, s.deleteEntry(tx, bPool, key)
+	return true, s.deleteEntry(tx, bPool, key)
 }
 
-// DrainBatch moves up to limit pool entries (all if limit ≤ 0) to the
-// outgoing queue in one commit and hands them out as Due does: 'mixd
-// flush --all' sends them without reading them back. Each move is as
-// RunPool's (new ID, re-sealed into a new slot). It returns no entries
-// once the pool is empty.
-func (s *Store) DrainBatch(now time.Time, limit int) ([]Outgoing, error) {
-	var out []Outgoing
-	var stashed []loc
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		out, stashed = out[:0], stashed[:0]
-		var keys [][]byte
+// TakePool hands out up to limit pool entries (all if limit ≤ 0) for
+// sending at once, in random order, as 'mixd flush --all' sends the whole
+// pool: unlike RunPool it does not move them to the outgoing queue under
+// a new ID and slot, which for a pool leaving whole, a batch at a time,
+// would hide nothing more and cost a write and a sync of every packet.
+// The entries stay in the pool, skipped by RunPool, DrainAll and later
+// TakePool calls, until the sender reports them: Ack (or AckMany) deletes
+// them; Fail drops them if the failure is permanent and otherwise leaves
+// them pooled for a later round. A crash leaves them pooled too (sent
+// again: the next hop's replay log drops a repeat). The contents are
+// opened on all cores.
+func (s *Store) TakePool(now time.Time, limit int) ([]Outgoing, error) {
+	type entry struct {
+		out    Outgoing
+		sealed []byte
+		err    error
+	}
+	var list []*entry
+	end := s.sp.beginRead()
+	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bPool).Cursor()
-		for k, _ := c.First(); k != nil && (limit <= 0 || len(keys) < limit); k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && (limit <= 0 || len(list) < limit); k, _ = c.Next() {
 			if len(k) != len(ID{}) {
 				return corrupt(bPool, k, errors.New("bad key length"))
 			}
-			keys = append(keys, bytes.Clone(k))
-		}
-		for _, k := range keys {
-			o, ok, err := s.moveEntry(tx, k, now, true, &stashed)
+			if !s.take(ID(k)) {
+				continue
+			}
+			e := &entry{out: Outgoing{ID: ID(k)}}
+			list = append(list, e) // from here on untaken on failure
+			v, err := s.loadContents(tx, bPool, k)
 			if err != nil {
 				return err
 			}
-			if ok {
-				out = append(out, o)
-			}
+			e.sealed = bytes.Clone(v)
 		}
-		// The new contents must be durable before the commit that
-		// refers to them.
-		return s.sp.sync()
+		return nil
 	})
-	if err != nil {
-		for _, l := range stashed {
-			s.unstash(l)
+	end()
+	untakeAll := func() {
+		for _, e := range list {
+			s.untake(e.out.ID)
 		}
-		return nil, fmt.Errorf("pool: drain: %w", err)
+	}
+	if err == nil {
+		err = s.shuffle(len(list), func(i, j int) { list[i], list[j] = list[j], list[i] })
+	}
+	if err != nil {
+		untakeAll()
+		return nil, fmt.Errorf("pool: take: %w", err)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(list), runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(list); i = int(next.Add(1) - 1) {
+				e := list[i]
+				plain, err := s.opt.Sealer.Open(e.sealed)
+				if err == nil {
+					e.out.Item, err = decodePayload(plain)
+				}
+				if err != nil {
+					e.err = corrupt(bPool, e.out.ID[:], err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	out := make([]Outgoing, 0, len(list))
+	for _, e := range list {
+		if e.err != nil {
+			untakeAll()
+			return nil, fmt.Errorf("pool: take: %w", e.err)
+		}
+		out = append(out, e.out)
 	}
 	return out, nil
+}
+
+// take marks a pool entry as handed out; false if it already is.
+func (s *Store) take(id ID) bool {
+	s.takenMu.Lock()
+	defer s.takenMu.Unlock()
+	if s.taken[id] {
+		return false
+	}
+	if s.taken == nil {
+		s.taken = map[ID]bool{}
+	}
+	s.taken[id] = true
+	return true
+}
+
+func (s *Store) untake(id ID) {
+	s.takenMu.Lock()
+	delete(s.taken, id)
+	s.takenMu.Unlock()
+}
+
+func (s *Store) isTaken(id []byte) bool {
+	if len(id) != len(ID{}) {
+		return false
+	}
+	s.takenMu.Lock()
+	defer s.takenMu.Unlock()
+	return s.taken[ID(id)]
+}
+
+// shuffle puts n things in a random order (Fisher–Yates with the store's
+// randomness): the order of moves must not follow the pool's keys, which
+// the index links to arrival times.
+func (s *Store) shuffle(n int, swap func(i, j int)) error {
+	var seed [32]byte
+	if _, err := io.ReadFull(s.rand, seed[:]); err != nil {
+		return fmt.Errorf("random order: %w", err)
+	}
+	mathrand.New(mathrand.NewChaCha8(seed)).Shuffle(n, swap)
+	return nil
 }
 
 // moveAll moves the pool entries with these keys to the outgoing queue,
 // moveBatch per transaction. Each entry moves atomically; a crash between
 // transactions leaves the rest in the pool, for the next round.
 func (s *Store) moveAll(keys []ID, now time.Time) (int, error) {
+	keys = slices.Clone(keys)
+	if err := s.shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] }); err != nil {
+		return 0, err
+	}
 	moved := 0
 	for len(keys) > 0 {
 		part := keys[:min(len(keys), moveBatch)]
@@ -798,6 +873,9 @@ func (s *Store) RunPool(now time.Time) (int, error) {
 			}
 			if len(k) != len(ID{}) {
 				return corrupt(bPool, k, errors.New("bad key length"))
+			}
+			if s.isTaken(k) {
+				return nil // being sent by TakePool's caller
 			}
 			keys = append(keys, ID(k))
 			infos = append(infos, EntryInfo{Entered: rec.entered, Release: rec.release})
@@ -954,15 +1032,20 @@ func releaseLeases(tx *bolt.Tx, lease time.Duration) error {
 func (s *Store) Ack(id ID) error {
 	var missing bool
 	err := s.batch(func(tx *bolt.Tx) error {
-		missing = tx.Bucket(bOutgoing).Get(id[:]) == nil
+		q := bOutgoing
+		if tx.Bucket(q).Get(id[:]) == nil && s.isTaken(id[:]) {
+			q = bPool
+		}
+		missing = tx.Bucket(q).Get(id[:]) == nil
 		if missing {
 			return nil
 		}
-		if err := s.deleteEntry(tx, bOutgoing, id[:]); err != nil {
+		if err := s.deleteEntry(tx, q, id[:]); err != nil {
 			return err
 		}
 		return bump(tx, CounterSent, 1)
 	})
+	s.untake(id)
 	if err == nil && missing {
 		err = ErrNotFound
 	}
@@ -972,8 +1055,8 @@ func (s *Store) Ack(id ID) error {
 	return nil
 }
 
-// AckMany is Ack for many entries, in one commit. Entries already gone
-// are skipped.
+// AckMany is Ack for many entries (from Due or TakePool), in one commit.
+// Entries already gone are skipped.
 func (s *Store) AckMany(ids []ID) error {
 	if len(ids) == 0 {
 		return nil
@@ -981,20 +1064,93 @@ func (s *Store) AckMany(ids []ID) error {
 	err := s.batch(func(tx *bolt.Tx) error {
 		acked := 0
 		for _, id := range ids {
-			if tx.Bucket(bOutgoing).Get(id[:]) == nil {
-				continue
+			q := bOutgoing
+			if tx.Bucket(q).Get(id[:]) == nil {
+				if q = bPool; !s.isTaken(id[:]) || tx.Bucket(q).Get(id[:]) == nil {
+					continue
+				}
 			}
-			if err := s.deleteEntry(tx, bOutgoing, id[:]); err != nil {
+			if err := s.deleteEntry(tx, q, id[:]); err != nil {
 				return err
 			}
 			acked++
 		}
 		return bump(tx, CounterSent, uint64(acked))
 	})
+	// Even after a failed commit: the entries are pooled again.
+	for _, id := range ids {
+		s.untake(id)
+	}
 	if err != nil {
 		return fmt.Errorf("pool: ack %d entries: %w", len(ids), err)
 	}
 	return nil
+}
+
+// Release gives back entries handed out by Due or TakePool that were not
+// sent after all: they are due again at once (outgoing), or back in the
+// pool (TakePool's).
+func (s *Store) Release(now time.Time, ids []ID) error {
+	var leased []ID
+	for _, id := range ids {
+		if s.isTaken(id[:]) {
+			s.untake(id)
+		} else {
+			leased = append(leased, id)
+		}
+	}
+	if len(leased) == 0 {
+		return nil
+	}
+	err := s.batch(func(tx *bolt.Tx) error {
+		ob := tx.Bucket(bOutgoing)
+		for _, id := range leased {
+			v := ob.Get(id[:])
+			if v == nil {
+				continue
+			}
+			rec, err := decodeOut(v)
+			if err != nil || !rec.leased {
+				continue // left as it is: Due or DropCorrupt deals with it
+			}
+			rec.next, rec.leased = now, false
+			if err := ob.Put(id[:], rec.encode()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pool: release: %w", err)
+	}
+	return nil
+}
+
+// failTaken is Fail for an entry TakePool handed out: dropped if the
+// failure is permanent, else back in the pool for a later round.
+func (s *Store) failTaken(id ID, permanent bool) (dropped bool, err error) {
+	defer s.untake(id)
+	if !permanent {
+		return false, nil
+	}
+	var missing bool
+	err = s.batch(func(tx *bolt.Tx) error {
+		missing = tx.Bucket(bPool).Get(id[:]) == nil
+		if missing {
+			return nil
+		}
+		if err := s.deleteEntry(tx, bPool, id[:]); err != nil {
+			return err
+		}
+		return bump(tx, CounterFailed, 1)
+	})
+	if err == nil && missing {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("pool: fail %v: %w", id, err)
+	}
+	return true, nil
 }
 
 // Fail records a failed delivery. A permanent failure, or one more than
@@ -1003,6 +1159,9 @@ func (s *Store) AckMany(ids []ID) error {
 // anonymous). Otherwise the next attempt is after
 // min(RetryBase·2^(attempts−1), RetryMax).
 func (s *Store) Fail(id ID, now time.Time, permanent bool) (dropped bool, err error) {
+	if s.isTaken(id[:]) {
+		return s.failTaken(id, permanent)
+	}
 	var missing bool
 	err = s.batch(func(tx *bolt.Tx) error {
 		missing, dropped = false, false

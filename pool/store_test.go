@@ -842,12 +842,13 @@ func TestIDsAreRandom(t *testing.T) {
 	}
 }
 
-// TestDrainBatch: flush --all's moves hand the entries out at once (leased,
-// contents as stored), a batch at a time, and AckMany removes them in one
-// commit; a batch handed out but never acknowledged is due again after a
-// restart.
-func TestDrainBatch(t *testing.T) {
-	s, path := newStore(t, func(o *Options) { o.Strategy = TimedDynamic(100, 65); o.Lease = 10 * time.Minute })
+// TestTakePool: flush --all's hand-out takes the pool a batch at a time
+// without moving it; taken entries are invisible to pool rounds and later
+// batches; AckMany deletes them in one commit, a temporary failure puts
+// one back, a permanent one drops it; a crash leaves the taken ones
+// pooled.
+func TestTakePool(t *testing.T) {
+	s, path := newStore(t, func(o *Options) { o.Strategy = TimedDynamic(0, 100) })
 	want := map[string]bool{}
 	for i := 0; i < 7; i++ {
 		d := fmt.Sprintf("packet %d", i)
@@ -858,9 +859,9 @@ func TestDrainBatch(t *testing.T) {
 	}
 	got := map[string]ID{}
 	for round, size := range []int{3, 3, 1, 0} {
-		b, err := s.DrainBatch(t0, 3)
+		b, err := s.TakePool(t0, 3)
 		if err != nil || len(b) != size {
-			t.Fatalf("round %d: DrainBatch = %d entries, %v; want %d", round, len(b), err, size)
+			t.Fatalf("round %d: TakePool = %d entries, %v; want %d", round, len(b), err, size)
 		}
 		for _, o := range b {
 			if o.Dest != "hop@example.net" || o.Kind != KindPacket || !want[string(o.Data)] {
@@ -872,11 +873,11 @@ func TestDrainBatch(t *testing.T) {
 			got[string(o.Data)] = o.ID
 		}
 	}
-	if st := mustStats(t, s, t0); st.Pooled != 0 || st.Outgoing != 7 || st.Leased != 7 {
-		t.Fatalf("stats %+v", st)
+	if n, err := s.RunPool(t0); n != 0 || err != nil {
+		t.Fatalf("RunPool moved %d taken entries (%v)", n, err)
 	}
-	if d, _ := s.Due(t0, 0); len(d) != 0 {
-		t.Fatalf("leased entries handed out again by Due: %d", len(d))
+	if n, err := s.DrainAll(t0); n != 0 || err != nil {
+		t.Fatalf("DrainAll moved %d taken entries (%v)", n, err)
 	}
 	var acked []ID
 	for _, d := range []string{"packet 0", "packet 1", "packet 2", "packet 3"} {
@@ -886,19 +887,65 @@ func TestDrainBatch(t *testing.T) {
 	if err := s.AckMany(append(acked, ID{1})); err != nil {
 		t.Fatal(err)
 	}
-	if st := mustStats(t, s, t0); st.Outgoing != 3 || st.Counters[CounterSent] != 4 {
+	if st := mustStats(t, s, t0); st.Pooled != 3 || st.Counters[CounterSent] != 4 {
 		t.Fatalf("after AckMany: %+v", st)
+	}
+	if dropped, err := s.Fail(got["packet 4"], t0, false); dropped || err != nil {
+		t.Fatalf("temporary failure: dropped %v, %v", dropped, err)
+	}
+	if dropped, err := s.Fail(got["packet 5"], t0, true); !dropped || err != nil {
+		t.Fatalf("permanent failure: dropped %v, %v", dropped, err)
+	}
+	if st := mustStats(t, s, t0); st.Pooled != 2 || st.Counters[CounterFailed] != 1 {
+		t.Fatalf("after the failures: %+v", st)
+	}
+	// packet 4 is back: a pool round may take it; packet 6 is still taken.
+	if n, err := s.RunPool(t0); n != 1 || err != nil {
+		t.Fatalf("RunPool = %d %v, want packet 4 only", n, err)
 	}
 	s.Close()
 	s = openT(t, path, testOptions(t))
 	t.Cleanup(func() { s.Close() })
-	d, err := s.Due(t0, 0)
-	if err != nil || len(d) != 3 {
-		t.Fatalf("after restart: %d due, %v; want the 3 unacknowledged", len(d), err)
+	b, err := s.TakePool(t0, 0)
+	if err != nil || len(b) != 1 || string(b[0].Data) != "packet 6" {
+		t.Fatalf("after restart: %+v, %v; want packet 6 pooled", b, err)
 	}
-	for _, o := range d {
-		if slices.Contains(acked, o.ID) {
-			t.Fatalf("acknowledged entry %q due again", o.Data)
+}
+
+// TestRelease: entries handed out but not sent are due again at once.
+func TestRelease(t *testing.T) {
+	s, _ := newStore(t, func(o *Options) { o.Strategy = TimedDynamic(0, 100); o.Lease = time.Hour })
+	for _, d := range []string{"queued", "pooled"} {
+		if err := s.AddPool(t0, Item{Kind: KindMail, Data: []byte(d)}); err != nil {
+			t.Fatal(err)
 		}
+		if d == "queued" {
+			if n, err := s.DrainAll(t0); n != 1 || err != nil {
+				t.Fatal(n, err)
+			}
+		}
+	}
+	due, err := s.Due(t0, 0)
+	if err != nil || len(due) != 1 {
+		t.Fatal(due, err)
+	}
+	taken, err := s.TakePool(t0, 0)
+	if err != nil || len(taken) != 1 {
+		t.Fatal(taken, err)
+	}
+	if d, _ := s.Due(t0, 0); len(d) != 0 {
+		t.Fatal("leased entry handed out again")
+	}
+	if tk, _ := s.TakePool(t0, 0); len(tk) != 0 {
+		t.Fatal("taken entry handed out again")
+	}
+	if err := s.Release(t0.Add(time.Minute), []ID{due[0].ID, taken[0].ID}); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := s.Due(t0.Add(time.Minute), 0); err != nil || len(d) != 1 || string(d[0].Data) != "queued" {
+		t.Fatalf("after Release, Due = %+v %v", d, err)
+	}
+	if tk, err := s.TakePool(t0, 0); err != nil || len(tk) != 1 || string(tk[0].Data) != "pooled" {
+		t.Fatalf("after Release, TakePool = %+v %v", tk, err)
 	}
 }

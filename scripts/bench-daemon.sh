@@ -19,7 +19,8 @@
 # (not kept on disk), the pool holds all N, `mixd pool` runs over it, then
 # `mixd flush --all` drains it to the sink; VmHWM of the daemon is read
 # from /proc at each step. Everything is in a scratch directory, removed
-# at the end (KEEP=1 keeps it).
+# at the end (KEEP=1 keeps it), under BENCH_DIR (default .bench in the
+# checkout; see scripts/bench-process.sh for why not /tmp).
 set -euo pipefail
 # The body is one compound command, read whole before it runs: editing or
 # checking out this file during a run cannot change what runs.
@@ -29,7 +30,8 @@ MODE=${MODE:-throughput}
 BITS=${BITS:-1024}
 CONNS=${CONNS:-16}
 if [[ $MODE == rss ]]; then N=${N:-100000}; else N=${N:-5000}; fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/mixgo-bench.XXXXXX")
+mkdir -p "${BENCH_DIR:=.bench}"
+work=$(mktemp -d "$BENCH_DIR/mixgo-bench.XXXXXX")
 pid=
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null

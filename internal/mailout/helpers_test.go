@@ -106,7 +106,10 @@ type sink struct {
 	mu       sync.Mutex
 	msgs     []received
 	authTry  int // AUTH attempts
-	sessions int // EHLOs
+	sessions int // sessions (a new one after STARTTLS)
+	conns    map[*smtp.Conn]bool
+	logouts  int // sessions ended
+	stop     func()
 }
 
 func newSink(t *testing.T, cfg sinkConfig) *sink {
@@ -128,6 +131,10 @@ func startSink(t *testing.T, cfg sinkConfig, l net.Listener) *sink {
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		s.sessions++
+		if s.conns == nil {
+			s.conns = map[*smtp.Conn]bool{}
+		}
+		s.conns[c] = true
 		s.mu.Unlock()
 		return &sinkSession{s: s, c: c}, nil
 	}))
@@ -148,12 +155,20 @@ func startSink(t *testing.T, cfg sinkConfig, l net.Listener) *sink {
 		defer close(done)
 		srv.Serve(l)
 	}()
-	t.Cleanup(func() {
+	s.stop = sync.OnceFunc(func() {
 		srv.Close()
 		l.Close() // Close may run before Serve has registered l
 		<-done
 	})
+	t.Cleanup(s.stop)
 	return s
+}
+
+// counts reports the connections made and the sessions not ended yet.
+func (s *sink) counts() (conns, open int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns), s.sessions - s.logouts
 }
 
 func (s *sink) received() []received {
@@ -231,8 +246,13 @@ func (ss *sinkSession) Data(r io.Reader) error {
 	return nil
 }
 
-func (ss *sinkSession) Reset()        { ss.from, ss.to = "", nil }
-func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Reset() { ss.from, ss.to = "", nil }
+func (ss *sinkSession) Logout() error {
+	ss.s.mu.Lock()
+	ss.s.logouts++
+	ss.s.mu.Unlock()
+	return nil
+}
 
 func smtpErr(code int, msg string) error {
 	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 0, 0}, Message: msg}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -431,5 +433,79 @@ func TestNewSpecs(t *testing.T) {
 		if _, err := New(good, Options{}); err != nil {
 			t.Errorf("New(%q): %v", good, err)
 		}
+	}
+}
+
+// TestSmarthostReusesConnections: consecutive mails share one connection
+// (with its TLS session), concurrent ones get their own, an unused
+// connection is closed after idleTimeout, and a cached connection the
+// relay has dropped is replaced without losing the mail.
+func TestSmarthostReusesConnections(t *testing.T) {
+	k := newSink(t, sinkConfig{tls: true})
+	s, err := New("smtp://"+k.addr, Options{HeloName: "mix.example.org", TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 5 {
+		if err := s.Send(ctx, "a@example.org", []string{fmt.Sprintf("r%d@example.net", i)}, []byte(testMsg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if conns, _ := k.counts(); conns != 1 || len(k.received()) != 5 {
+		t.Fatalf("5 mails in a row: %d connections, %d received; want 1 and 5", conns, len(k.received()))
+	}
+	for _, m := range k.received() {
+		if !m.tls || m.data != testMsgCRLF {
+			t.Fatalf("received %+v", m)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Send(ctx, "a@example.org", []string{fmt.Sprintf("c%d@example.net", i)}, []byte(testMsg))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if conns, _ := k.counts(); conns > 4 || len(k.received()) != 9 {
+		t.Fatalf("4 concurrent mails: %d connections in all, %d received", conns, len(k.received()))
+	}
+	deadline := time.Now().Add(idleTimeout + 5*time.Second)
+	for {
+		conns, open := k.counts()
+		if open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions of %d connections still open %v after the last mail", open, conns, idleTimeout+5*time.Second)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A cached connection, then the relay restarts on the same port.
+	k2 := newSink(t, sinkConfig{})
+	s2, err := New("smtp://"+k2.addr, Options{HeloName: "mix.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Send(ctx, "a@example.org", []string{"one@example.net"}, []byte(testMsg)); err != nil {
+		t.Fatal(err)
+	}
+	k2.stop()
+	k3 := newSink(t, sinkConfig{listenPrt: k2.port})
+	if err := s2.Send(ctx, "a@example.org", []string{"two@example.net"}, []byte(testMsg)); err != nil {
+		t.Fatalf("after the relay restarted: %v", err)
+	}
+	if got := k3.received(); len(got) != 1 || got[0].to[0] != "two@example.net" {
+		t.Fatalf("the new relay received %+v", got)
 	}
 }
