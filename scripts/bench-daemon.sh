@@ -90,7 +90,7 @@ if [[ $MODE != rss ]]; then
   "$bin/benchtool" gen --pubring "$work/pubring.mix" --chain a,b --n "$N" --out "$work/in" >/dev/null
   echo "end to end: $N packets, $BITS-bit keys, $CONNS SMTP connections in, fsync on, pool_size 0 / rate 100 / every 100ms, SMTP out"
   start_daemon
-  "$bin/benchtool" load --smtp "$listen" --rcpt a@bench.test --in "$work/in" --conns "$CONNS" --sink "$sink"
+  "$bin/benchtool" load --smtp "$listen" --rcpt a@bench.test --in "$work/in" --conns "$CONNS" --sink "$sink" --via "${VIA:-mailout}"
   echo "daemon: $(hwm)"
   stop_daemon
   grep -o 'msg=storage.*' "$work/daemon.log" | tail -1 | sed 's/^/daemon /'

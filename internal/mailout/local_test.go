@@ -288,6 +288,39 @@ func TestWriteAtomicBothWays(t *testing.T) {
 	}
 }
 
+// eolByByte is the line-end conversion written the plain way, to check
+// appendEOL's against.
+func eolByByte(msg []byte, eol string) string {
+	var out []byte
+	for i := 0; i < len(msg); i++ {
+		switch c := msg[i]; c {
+		case '\r':
+			if i+1 < len(msg) && msg[i+1] == '\n' {
+				i++
+			}
+			out = append(out, eol...)
+		case '\n':
+			out = append(out, eol...)
+		default:
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
+
+func FuzzNormaliseEOL(f *testing.F) {
+	for _, s := range []string{"", "a\nb", "a\r\nb\rc\n", "\r\r\n\n", ".\n..\r"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		for _, eol := range []string{"\n", "\r\n"} {
+			if got, want := string(normaliseEOL(in, eol)), eolByByte(in, eol); got != want {
+				t.Fatalf("normaliseEOL(%q, %q) = %q, want %q", in, eol, got, want)
+			}
+		}
+	})
+}
+
 func TestNormaliseEOL(t *testing.T) {
 	for in, want := range map[string]string{
 		"":               "",
@@ -295,6 +328,8 @@ func TestNormaliseEOL(t *testing.T) {
 		"a\n":            "a\r\n",
 		"a\r\nb\nc\rd\r": "a\r\nb\r\nc\r\nd\r\n",
 		"\r\r\n\n":       "\r\n\r\n\r\n",
+		"a\nb\n\nc":      "a\r\nb\r\n\r\nc",
+		"\n":             "\r\n",
 	} {
 		if got := string(toCRLF([]byte(in))); got != want {
 			t.Errorf("toCRLF(%q) = %q, want %q", in, got, want)

@@ -125,8 +125,27 @@ func normaliseEOL(msg []byte, eol string) []byte {
 }
 
 // appendEOL appends msg to b with every line end as eol. It copies whole
-// lines at a time: byte by byte it was a tenth of a flush's CPU time.
+// lines at a time, found with the vectorised IndexByte: byte by byte it was
+// a tenth of a flush's CPU time.
 func appendEOL(b *bytes.Buffer, msg []byte, eol string) {
+	if bytes.IndexByte(msg, '\r') < 0 {
+		// LF only, as the mails this program makes.
+		if eol == "\n" {
+			b.Write(msg)
+			return
+		}
+		for len(msg) > 0 {
+			i := bytes.IndexByte(msg, '\n')
+			if i < 0 {
+				b.Write(msg)
+				return
+			}
+			b.Write(msg[:i])
+			b.WriteString(eol)
+			msg = msg[i+1:]
+		}
+		return
+	}
 	for len(msg) > 0 {
 		i := bytes.IndexAny(msg, "\r\n")
 		if i < 0 {

@@ -2,16 +2,21 @@ package mailout
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 const testMsg = "From: a@example.org\nTo: b@example.net\nSubject: test\n\nline one\n.leading dot\n..two dots\n.\nbare\rcr\r\nlast"
@@ -508,4 +513,117 @@ func TestSmarthostReusesConnections(t *testing.T) {
 	if got := k3.received(); len(got) != 1 || got[0].to[0] != "two@example.net" {
 		t.Fatalf("the new relay received %+v", got)
 	}
+}
+
+// chunkingServer answers one transaction; offer lists the EHLO keywords
+// and reply is its answer to the message (BDAT or the final dot). It
+// returns what arrived after RCPT: the command line and the message.
+func chunkingServer(t *testing.T, offer, reply string) (addr string, got func() (cmd, msg string)) {
+	var mu sync.Mutex
+	var cmd, msg string
+	addr = scripted(t, func(c net.Conn, r *bufio.Reader) {
+		c.Write([]byte("220 fake\r\n"))
+		r.ReadString('\n') // EHLO
+		c.Write([]byte("250-fake\r\n" + offer + "250 8BITMIME\r\n"))
+		r.ReadString('\n') // MAIL
+		c.Write([]byte("250 ok\r\n"))
+		r.ReadString('\n') // RCPT
+		c.Write([]byte("250 ok\r\n"))
+		line, _ := r.ReadString('\n')
+		var body []byte
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "BDAT" && f[2] == "LAST" {
+			n, _ := strconv.Atoi(f[1])
+			body = make([]byte, n)
+			io.ReadFull(r, body)
+		} else {
+			c.Write([]byte("354 go on\r\n"))
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil || l == ".\r\n" {
+					break
+				}
+				body = append(body, l...)
+			}
+		}
+		mu.Lock()
+		cmd, msg = line, string(body)
+		mu.Unlock()
+		if reply == "" {
+			return // hang up
+		}
+		c.Write([]byte(reply))
+		r.ReadString('\n') // QUIT, or nothing while cached
+	})
+	return addr, func() (string, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return cmd, msg
+	}
+}
+
+// TestChunking: with CHUNKING offered the message goes as one BDAT LAST
+// chunk, as it is (no dot-stuffing); without it, as DATA, dot-stuffed.
+func TestChunking(t *testing.T) {
+	addr, got := chunkingServer(t, "250-CHUNKING\r\n", "250 2.0.0 ok\r\n")
+	if err := send(t, "smtp://"+addr, Options{StartTLS: StartTLSOff}, "a@example.org", "b@example.net"); err != nil {
+		t.Fatal(err)
+	}
+	cmd, msg := got()
+	if cmd != fmt.Sprintf("BDAT %d LAST\r\n", len(testMsgCRLF)) || msg != testMsgCRLF {
+		t.Fatalf("with CHUNKING: %q then %q", cmd, msg)
+	}
+	addr, got = chunkingServer(t, "", "250 ok\r\n")
+	if err := send(t, "smtp://"+addr, Options{StartTLS: StartTLSOff}, "a@example.org", "b@example.net"); err != nil {
+		t.Fatal(err)
+	}
+	cmd, msg = got()
+	stuffed := strings.ReplaceAll(testMsgCRLF, "\r\n.", "\r\n..")
+	if cmd != "DATA\r\n" || msg != stuffed {
+		t.Fatalf("without CHUNKING: %q then %q, want DATA then %q", cmd, msg, stuffed)
+	}
+}
+
+// TestBDATReplies: the reply to BDAT is classified as DATA's is.
+func TestBDATReplies(t *testing.T) {
+	cases := []struct {
+		reply string
+		temp  bool
+		code  int
+	}{
+		{"452-4.3.1 mailbox\r\n452 4.3.1 full\r\n", true, 452},
+		{"554 5.7.1 refused\r\n", false, 554},
+		{"550 no enhanced code\r\n", false, 550},
+		{"garbage\r\n", true, 0},
+		{"", true, 0}, // connection closed
+	}
+	for _, c := range cases {
+		addr, _ := chunkingServer(t, "250-CHUNKING\r\n", c.reply)
+		err := send(t, "smtp://"+addr, Options{StartTLS: StartTLSOff}, "a@example.org", "b@example.net")
+		mustTemporary(t, err, c.temp)
+		var e *Error
+		if !errors.As(err, &e) || e.Op != "data" || e.Code != c.code {
+			t.Fatalf("reply %q: %v (%+v), want op data code %d", c.reply, err, e, c.code)
+		}
+	}
+}
+
+func FuzzReadReply(f *testing.F) {
+	for _, s := range []string{"250 ok\r\n", "452-4.3.1 a\r\n452 4.3.1 b\r\n", "5", "250-\n", "999 x\r\n", "250-a\r\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		r := bytes.NewReader(in)
+		err := readReply(r)
+		var se *smtp.SMTPError
+		switch {
+		case err == nil:
+			if in[0] != '2' {
+				t.Fatalf("%q accepted", in)
+			}
+		case errors.As(err, &se):
+			if se.Code < 400 || se.Code > 599 {
+				t.Fatalf("%q: code %d", in, se.Code)
+			}
+		}
+	})
 }

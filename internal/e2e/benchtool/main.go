@@ -40,6 +40,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/mixgo/mixgo/internal/mailout"
 	"github.com/mixgo/mixgo/keyring"
 	"github.com/mixgo/mixgo/packet"
 )
@@ -250,7 +251,11 @@ func cmdLoad(args []string) error {
 	sinkAddr := fs.String("sink", "", "run an SMTP sink here and wait for --expect mails")
 	expect := fs.Int("expect", 0, "mails the sink must receive (default: all sent)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole run")
+	via := fs.String("via", "mailout", "SMTP client: mailout (a mixgo node's: cached connections, BDAT where offered) or data (go-smtp, DATA on one connection per sender, as an MTA without CHUNKING)")
 	fs.Parse(args)
+	if *via != "mailout" && *via != "data" {
+		return fmt.Errorf("load: --via %q: want mailout or data", *via)
+	}
 	if *smtpAddr == "" || *rcpt == "" {
 		return errors.New("load: --smtp and --rcpt are required")
 	}
@@ -291,6 +296,10 @@ func cmdLoad(args []string) error {
 		defer stop()
 	}
 
+	out, err := mailout.New("smtp://"+*smtpAddr, mailout.Options{HeloName: "bench.localhost", StartTLS: mailout.StartTLSOff})
+	if err != nil {
+		return err
+	}
 	start := time.Now()
 	var idx atomic.Int64
 	var sent atomic.Int64
@@ -300,7 +309,11 @@ func cmdLoad(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := sendLoop(ctx, *smtpAddr, *rcpt, total, &idx, &sent, next); err != nil {
+			loop := sendLoop
+			if *via == "mailout" {
+				loop = sendLoopMailout(out)
+			}
+			if err := loop(ctx, *smtpAddr, *rcpt, total, &idx, &sent, next); err != nil {
 				errc <- err
 				cancel()
 			}
@@ -374,6 +387,35 @@ func sendLoop(ctx context.Context, addr, rcpt string, total int, idx, sent *atom
 				return fmt.Errorf("mail %d: %w", i, err)
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// sendLoopMailout is sendLoop with the sender a mixgo node uses.
+func sendLoopMailout(out mailout.Sender) func(ctx context.Context, addr, rcpt string, total int, idx, sent *atomic.Int64, next func(int) ([]byte, error)) error {
+	return func(ctx context.Context, _, rcpt string, total int, idx, sent *atomic.Int64, next func(int) ([]byte, error)) error {
+		for {
+			i := int(idx.Add(1) - 1)
+			if i >= total {
+				return nil
+			}
+			mail, err := next(i)
+			if err != nil {
+				return err
+			}
+			for attempt := 0; ; attempt++ {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				if err = out.Send(ctx, "nobody@localhost", []string{rcpt}, mail); err == nil {
+					sent.Add(1)
+					break
+				}
+				if attempt >= 20 {
+					return fmt.Errorf("mail %d: %w", i, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		}
 	}
 }
