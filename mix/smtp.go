@@ -1,6 +1,7 @@
 package mix
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -106,7 +107,12 @@ func (s *smtpSession) Data(r io.Reader) error {
 		s.tarpit()
 		return errNoRecipient
 	}
-	raw, err := io.ReadAll(r)
+	// Sized for a packet mail (about 28 KB): io.ReadAll would make five
+	// growing copies of each.
+	var buf bytes.Buffer
+	buf.Grow(32 << 10)
+	_, err := buf.ReadFrom(r)
+	raw := buf.Bytes()
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
