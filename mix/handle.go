@@ -47,10 +47,11 @@ func (n *Node) ProcessIncoming(id pool.ID) error {
 
 // ProcessDirect processes a mail that was not stored first: the caller
 // keeps it until ProcessDirect returns nil (`mixd process`, whose exit
-// status tells the MTA or the operator whether the mail is done). Packets
-// are decrypted and their results stored in one commit each, without the
-// round trip through the incoming queue; any other mail is stored as
-// incoming and handled as from SMTP.
+// status tells the MTA or the operator whether the mail is done; the SMTP
+// listener, whose 250 waits for it). Packets are decrypted and their
+// results stored in one commit each, without the round trip through the
+// incoming queue; any other mail is stored as incoming, then handled at
+// once, or queued when the daemon runs.
 func (n *Node) ProcessDirect(raw []byte) error {
 	return n.processRaw(pool.NoEntry, raw)
 }
@@ -70,6 +71,11 @@ func (n *Node) processRaw(id pool.ID, raw []byte) error {
 		if id == pool.NoEntry {
 			if id, err = n.Store.AddIncoming(raw); err != nil {
 				return err
+			}
+			if n.work != nil {
+				// A running daemon answers requests from its queue.
+				n.enqueue(id)
+				return nil
 			}
 		}
 		return n.handleRequest(id, raw)

@@ -59,6 +59,21 @@ func (n *Node) Receive(raw []byte) error {
 	return nil
 }
 
+// ReceiveNow is what the SMTP listener does with a mail before it answers:
+// packets are decrypted at once and only their results stored (replay log
+// and pool, one commit), as `mixd process` does, which spares each packet
+// a sealed copy in the incoming queue and reading it back; other mail is
+// stored and queued as Receive does. It returns only once everything is
+// durable. A packet dropped (malformed, replayed, unknown key) is still
+// "accepted": the sender learns nothing from the reply.
+func (n *Node) ReceiveNow(raw []byte) error {
+	n.counts.Inc("received")
+	if err := n.ProcessDirect(raw); err != nil && !errors.Is(err, errDropped) {
+		return err
+	}
+	return nil
+}
+
 // store stores one mail durably.
 func (n *Node) store(raw []byte) (pool.ID, error) {
 	id, err := n.Store.AddIncoming(raw)
@@ -122,7 +137,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 		}
 		return err
 	}
-	if err := s.n.Receive(raw); err != nil {
+	if err := s.n.ReceiveNow(raw); err != nil {
 		s.n.Log.Error("storing incoming mail", "err", err)
 		return errStorage
 	}

@@ -8,8 +8,10 @@
 #                                       held in the pool; peak RSS (VmHWM)
 #
 # A node A (`mixd run`, BITS-bit key, fsync on) gets intermediate-hop
-# packets for the chain A,B over CONNS concurrent SMTP connections from
-# internal/e2e/benchtool, which builds them as `mix send` does and runs the
+# packets for the chain A,B over CONNS (default 32) concurrent SMTP
+# connections from internal/e2e/benchtool, which sends them as a mixgo node
+# does (VIA=data: as an MTA without CHUNKING), builds them as `mix send`
+# does and runs the
 # SMTP sink A delivers to. Throughput mode: pool_size 0, pool_rate 100,
 # pool_interval 100ms, so the pool passes everything on at once; the
 # figure is packets per second from the first submission to the last
@@ -28,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${MODE:-throughput}
 BITS=${BITS:-1024}
-CONNS=${CONNS:-16}
+CONNS=${CONNS:-32}
 if [[ $MODE == rss ]]; then N=${N:-100000}; else N=${N:-5000}; fi
 mkdir -p "${BENCH_DIR:=.bench}"
 work=$(mktemp -d "$BENCH_DIR/mixgo-bench.XXXXXX")
@@ -90,7 +92,8 @@ if [[ $MODE != rss ]]; then
   "$bin/benchtool" gen --pubring "$work/pubring.mix" --chain a,b --n "$N" --out "$work/in" >/dev/null
   echo "end to end: $N packets, $BITS-bit keys, $CONNS SMTP connections in, fsync on, pool_size 0 / rate 100 / every 100ms, SMTP out"
   start_daemon
-  "$bin/benchtool" load --smtp "$listen" --rcpt a@bench.test --in "$work/in" --conns "$CONNS" --sink "$sink" --via "${VIA:-mailout}"
+  /usr/bin/time -f "load generator and sink (benchtool): %U s user + %S s system CPU" \
+    "$bin/benchtool" load --smtp "$listen" --rcpt a@bench.test --in "$work/in" --conns "$CONNS" --sink "$sink" --via "${VIA:-mailout}"
   echo "daemon: $(hwm)"
   stop_daemon
   grep -o 'msg=storage.*' "$work/daemon.log" | tail -1 | sed 's/^/daemon /'
