@@ -368,3 +368,27 @@ func FuzzDearmor(f *testing.F) {
 		}
 	})
 }
+
+// FuzzArmorBase64Lines: decoding whole lines with encoding/base64 gives
+// exactly what 3.0.2d's group-by-group decoding gives, and stops at the
+// same place.
+func FuzzArmorBase64Lines(f *testing.F) {
+	for _, s := range []string{
+		"QUJD\nREVG\n-----END",
+		"QUJD\r\nREVG\r\nR0g=\nSUpL\n",
+		"QUJD\r\r\r\rREVG\n",
+		"=46QUJ\nREVG\n",
+		"QU==QUJD\nQUJD\n",
+		"QUJDRA\nREVG\n",
+		"QUJD REVG\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, gotN := decodeArmorBase64Lines(in, true)
+		want, wantN := decodeArmorBase64Lines(in, false)
+		if !bytes.Equal(got, want) || gotN != wantN {
+			t.Fatalf("%q: whole lines give %q (used %d), groups %q (used %d)", in, got, gotN, want, wantN)
+		}
+	})
+}
