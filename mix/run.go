@@ -215,7 +215,7 @@ func (n *Node) logCounts() {
 func (n *Node) Flush(ctx context.Context, all bool, s mailout.Sender) (sent, failed int, err error) {
 	if n.work == nil {
 		// 'mixd flush' without a daemon: nobody waits for one mail.
-		n.Store.SetBatchDelay(processBatchDelay)
+		n.Store.SetBatchDelay(flushBatchDelay)
 	}
 	if bs, ok := s.(mailout.BatchSender); ok && all {
 		// What is queued already, then the pool a batch at a time, each
@@ -294,10 +294,16 @@ func (n *Node) ProcessAll() error {
 // scripts/bench-daemon.sh (docs/PERFORMANCE.md).
 const daemonBatchDelay = 2 * time.Millisecond
 
-// processBatchDelay is the group commit delay of ProcessBatch (see
-// docs/PERFORMANCE.md: 5 ms made `mixd process` of 1000 packets 25%
-// faster on one core than committing at once, with a third of the fsyncs).
-const processBatchDelay = 5 * time.Millisecond
+// processBatchDelay is the group commit delay of ProcessBatch: 5 ms made
+// `mixd process` of 1000 packets 25% faster on one core than committing at
+// once, with a third of the fsyncs; 20 ms, a quarter of those again, kept
+// both cores busier (each fsync holds a Go scheduler P while it blocks)
+// and made the batch of 2000 about 5% faster (docs/PERFORMANCE.md).
+const processBatchDelay = 20 * time.Millisecond
+
+// flushBatchDelay is the group commit delay of `mixd flush` without a
+// daemon, whose commits (acknowledgements of whole batches) are few.
+const flushBatchDelay = 5 * time.Millisecond
 
 // ProcessBatch is 'mixd process FILE...': it processes count mails,
 // read(i) giving the i-th, each as ProcessDirect does, workers ×
