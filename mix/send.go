@@ -165,7 +165,7 @@ type batchWork struct {
 // sendBatches delivers the batches next hands out until it hands out none,
 // in a pipeline whose stages overlap: taking a batch from the store;
 // rendering it on all cores; handing it over in one SendBatch (one sync)
-// and acknowledging it in one commit, two batches at a time. It stops early when a whole
+// and acknowledging it in one commit, three batches at a time. It stops early when a whole
 // batch failed (the next hop is down: the rest waits for its retry time).
 func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func() ([]pool.Outgoing, error)) (sent, failed int, err error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -199,8 +199,9 @@ func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func
 			work <- b
 		}
 	}()
-	// Two batches in flight: one's sync runs while the next is written.
-	sem := make(chan struct{}, 2)
+	// Three batches in flight: one's sync runs while the next ones are
+	// written (two made the flush of 2000 packets 0.05 s slower).
+	sem := make(chan struct{}, 3)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	stopped := false
