@@ -101,16 +101,16 @@ if [[ $MODE != rss ]]; then
   total=$(go tool pprof -top "$bin/mixd" "$work/daemon.prof" 2>/dev/null | sed -n 's/.*Total samples = \([^ ]*\).*/\1/p')
   echo "  total CPU $total over the run"
   stage() {
-    local name=$1 re=$2
+    local name=$1 re=$2 ignore=${3:-}
     local line
-    line=$(go tool pprof -top -focus="$re" "$bin/mixd" "$work/daemon.prof" 2>/dev/null |
+    line=$(go tool pprof -top -focus="$re" ${ignore:+-ignore="$ignore"} "$bin/mixd" "$work/daemon.prof" 2>/dev/null |
       sed -n 's/^Showing nodes accounting for \([^,]*\), \([^ ]*\) of.*/\1 \2/p')
     printf '  %-44s %s\n' "$name" "${line:-0 0%}"
   }
-  stage "SMTP in (go-smtp session, read DATA)" 'emersion/go-smtp\.\(\*Conn\)'
-  stage "  of which: store (seal, spool write)" 'pool\.\(\*Store\)\.AddIncoming'
+  # Packets are decrypted inside the SMTP session, before its reply.
+  stage "SMTP in (go-smtp session, reading the mail)" 'emersion/go-smtp\.\(\*Conn\)' 'mix\.\(\*Node\)\.ProcessDirect'
   stage "decrypt (packet.Process)" 'packet\.Process$'
-  stage "load, dearmour, accept (replay log, seal)" 'pool\.\(\*Store\)\.(LoadIncoming|Accept)$|packet\.Dearmor'
+  stage "dearmour, accept (replay log, seal, spool)" 'pool\.\(\*Store\)\.(LoadIncoming|Accept)$|packet\.Dearmor'
   stage "group commit (bbolt write, fsync syscalls)" 'pool\.\(\*Store\)\.commitLoop'
   stage "pool rounds (select, re-seal, move)" 'pool\.\(\*Store\)\.(RunPool|moveAll)'
   stage "send (Due, armour, SMTP out, ack)" 'mix\.\(\*Node\)\.(SendDue|sendOne)'
