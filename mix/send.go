@@ -165,16 +165,18 @@ type batchWork struct {
 // sendBatches delivers the batches next hands out until it hands out none,
 // in a pipeline whose stages overlap: taking a batch from the store;
 // rendering it on all cores; handing it over in one SendBatch (one sync)
-// and acknowledging it in one commit, three batches at a time. It stops early when a whole
-// batch failed (the next hop is down: the rest waits for its retry time).
+// and acknowledging it in one commit, three batches at a time. It stops
+// taking batches when a whole batch failed (the next hop is down: the rest
+// waits for its retry time); those already taken are given back.
 func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func() ([]pool.Outgoing, error)) (sent, failed int, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// stop ends the taking only: batches being sent finish.
+	takeCtx, stop := context.WithCancel(ctx)
+	defer stop()
 	taken := make(chan []pool.Outgoing, 1)
 	prodErr := make(chan error, 1)
 	go func() {
 		defer close(taken)
-		for ctx.Err() == nil {
+		for takeCtx.Err() == nil {
 			due, err := next()
 			if err != nil || len(due) == 0 {
 				prodErr <- err
@@ -182,11 +184,11 @@ func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func
 			}
 			select {
 			case taken <- due:
-			case <-ctx.Done():
+			case <-takeCtx.Done():
 				n.release(due)
 			}
 		}
-		prodErr <- ctx.Err()
+		prodErr <- takeCtx.Err()
 	}()
 	work := make(chan batchWork, 1)
 	go func() {
@@ -233,12 +235,12 @@ func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func
 			}
 			if aerr != nil || len(ok) == 0 {
 				stopped = true
-				cancel()
+				stop()
 			}
 		}()
 	}
 	wg.Wait()
-	if perr := <-prodErr; perr != nil && !stopped {
+	if perr := <-prodErr; perr != nil && !stopped && err == nil {
 		err = perr
 	}
 	return sent, failed, err

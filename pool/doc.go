@@ -5,17 +5,22 @@
 //
 // # Life of a message
 //
-// The daemon stores a received mail with [Store.AddIncoming] before it
-// answers SMTP 250. A decrypt worker loads it ([Store.LoadIncoming]) and
-// hands the result to [Store.Accept] (or [Store.AcceptChunk] for one chunk
-// of a multi-part message), which in ONE transaction logs the packet ID in
-// the replay log, puts the result into the pool and deletes the incoming
-// entry; or to [Store.DropIncoming] when it is malformed. Every
-// SENDPOOLTIME [Store.RunPool] lets the [Strategy] pick pooled entries and
-// moves them to the outgoing queue. The sender takes what is due
-// ([Store.Due]) and reports [Store.Ack] once the next hop accepted it, or
-// [Store.Fail]; temporary failures are retried with exponential backoff
-// until Options.GiveUp, then dropped and counted (no bounces).
+// A received packet is decrypted and its result handed to [Store.Accept]
+// (or [Store.AcceptChunk] for one chunk of a multi-part message), which in
+// ONE transaction logs the packet ID in the replay log and puts the result
+// into the pool; the daemon answers SMTP 250 after that commit, and `mixd
+// process` exits 0. A mail that must wait (a request to a service address,
+// a mail the daemon received but has not processed) is stored first with
+// [Store.AddIncoming]; its worker loads it ([Store.LoadIncoming]) and
+// Accept then also deletes the incoming entry in the same transaction, or
+// [Store.DropIncoming] drops it when it is malformed. Every SENDPOOLTIME
+// [Store.RunPool] lets the [Strategy] pick pooled entries and moves them
+// to the outgoing queue. The sender takes what is due ([Store.Due]) and
+// reports [Store.Ack] (or [Store.AckMany]) once the next hop accepted it,
+// or [Store.Fail]; temporary failures are retried with exponential backoff
+// until Options.GiveUp, then dropped and counted (no bounces). `mixd flush
+// --all` instead takes the pool itself, a shuffled batch at a time
+// ([Store.TakePool]), and reports the same way.
 //
 // # Durability
 //
@@ -52,7 +57,9 @@
 // random 16-byte IDs from Options.Rand (crypto/rand by default), fresh for
 // each stage: an incoming entry, the pool entry made from it and the
 // outgoing entry made from that have unrelated keys, and each stage's
-// record is sealed anew, so even the ciphertexts do not match. A pool
+// record is sealed anew, so even the ciphertexts do not match. Moves to
+// the outgoing queue, and TakePool's batches, go in random order, never in
+// key order. A pool
 // entry keeps its entry time only rounded down to Options.Granularity
 // (default one hour), which is all that mixing and statistics need; the
 // outgoing queue keeps when it was queued, the attempts and the next

@@ -50,17 +50,33 @@
 //	MESSAGE
 //
 // named by 128 random bits in hex plus ".eml", never derived from the
-// content or the time. The file is written under a temporary name starting
-// with ".", synced, renamed, and the directory synced: a reader sees only
-// complete files and should ignore names starting with ".". Any failure to
-// write is temporary.
+// content or the time. On Linux the file is written unnamed (O_TMPFILE) and
+// linked in once complete; elsewhere it is written under a temporary name
+// starting with "." and renamed. Either way a reader sees only complete
+// files and should ignore names starting with ".". Send returns once the
+// file is durable (one syncfs(2) shared by concurrent Sends on Linux; an
+// fsync of the file and the directory elsewhere); [BatchSender.SendBatch]
+// writes a whole batch, two files per core at once, then syncs once. Any
+// failure to write is temporary.
+//
+// # Connections to a smarthost
+//
+// "smtp://" and "smtps://" keep up to 16 connections open after a
+// successful transaction, as Postfix's connection cache does: an unused
+// one is closed (QUIT) after 2 seconds, none is used for more than 300
+// seconds, and one left after a network error, a timeout or a malformed
+// reply is closed at once. A cached connection the relay has dropped is
+// replaced, before anything of the mail was sent, by a new one. "mx" opens
+// a connection per Send. Both send the message as one BDAT LAST chunk
+// (RFC 3030), without dot-stuffing, where the server offers CHUNKING, and
+// as DATA otherwise.
 //
 // # Message text
 //
 // The message is complete: headers, a blank line, the body, with LF or CRLF
 // line ends. Over SMTP every line end (CRLF, LF, or a lone CR) is sent as
-// CRLF, and leading dots are stuffed; to sendmail and into dir: files line
-// ends are LF. Nothing else is changed.
+// CRLF, and with DATA leading dots are stuffed; to sendmail and into dir:
+// files line ends are LF. Nothing else is changed.
 //
 // # Errors
 //
