@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mixgo/mixgo/internal/mailout"
+	"github.com/mixgo/mixgo/internal/parallel"
 	"github.com/mixgo/mixgo/packet"
 	"github.com/mixgo/mixgo/pool"
 )
@@ -195,7 +196,7 @@ func (n *Node) sendBatches(ctx context.Context, s mailout.BatchSender, next func
 		defer close(work)
 		for due := range taken {
 			b := batchWork{due: due, mails: make([]mailout.Mail, len(due)), errs: make([]error, len(due))}
-			parallel(len(due), func(i int) {
+			parallel.For(len(due), runtime.GOMAXPROCS(0), func(i int) {
 				b.mails[i].To, b.mails[i].Msg, b.errs[i] = n.render(due[i])
 			})
 			work <- b
@@ -285,20 +286,4 @@ func (n *Node) sendBatch(ctx context.Context, s mailout.BatchSender, b batchWork
 		ok = append(ok, o.ID)
 	}
 	return ok, failed
-}
-
-// parallel runs fn(0) … fn(count−1) on all cores.
-func parallel(count int, fn func(i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(count, runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < count; i = int(next.Add(1) - 1) {
-				fn(i)
-			}
-		}()
-	}
-	wg.Wait()
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/mixgo/mixgo/internal/parallel"
 )
 
 // Bucket names. incoming, pool and outgoing are the queues' indexes: small
@@ -742,25 +744,16 @@ func (s *Store) TakePool(now time.Time, limit int) ([]Outgoing, error) {
 		untakeAll()
 		return nil, fmt.Errorf("pool: take: %w", err)
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(len(list), runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(list); i = int(next.Add(1) - 1) {
-				e := list[i]
-				plain, err := s.opt.Sealer.Open(e.sealed)
-				if err == nil {
-					e.out.Item, err = decodePayload(plain)
-				}
-				if err != nil {
-					e.err = corrupt(bPool, e.out.ID[:], err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(list), runtime.GOMAXPROCS(0), func(i int) {
+		e := list[i]
+		plain, err := s.opt.Sealer.Open(e.sealed)
+		if err == nil {
+			e.out.Item, err = decodePayload(plain)
+		}
+		if err != nil {
+			e.err = corrupt(bPool, e.out.ID[:], err)
+		}
+	})
 	out := make([]Outgoing, 0, len(list))
 	for _, e := range list {
 		if e.err != nil {

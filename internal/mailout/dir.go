@@ -9,8 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
-	"sync/atomic"
+
+	"github.com/mixgo/mixgo/internal/parallel"
 )
 
 // dir writes each message to its own file in a directory (see the package
@@ -42,18 +42,9 @@ func (d *dir) Send(ctx context.Context, from string, to []string, msg []byte) er
 // pool (docs/PERFORMANCE.md).
 func (d *dir) SendBatch(ctx context.Context, from string, mails []Mail) []error {
 	errs := make([]error, len(mails))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(len(mails), 2*runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(mails); i = int(next.Add(1) - 1) {
-				errs[i] = d.write(ctx, from, mails[i].To, mails[i].Msg)
-			}
-		}()
-	}
-	wg.Wait()
+	parallel.For(len(mails), 2*runtime.GOMAXPROCS(0), func(i int) {
+		errs[i] = d.write(ctx, from, mails[i].To, mails[i].Msg)
+	})
 	var err error
 	for _, e := range errs {
 		if e == nil {
