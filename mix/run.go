@@ -211,7 +211,9 @@ func (n *Node) logCounts() {
 }
 
 // Flush runs a pool round (or, with all, moves the whole pool to the
-// outgoing queue) and sends what is due.
+// outgoing queue) and sends what is due. With all and a sender that takes
+// batches (dir:), the pool is sent a shuffled batch at a time instead of
+// being moved first.
 func (n *Node) Flush(ctx context.Context, all bool, s mailout.Sender) (sent, failed int, err error) {
 	if n.work == nil {
 		// 'mixd flush' without a daemon: nobody waits for one mail.
