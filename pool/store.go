@@ -1023,29 +1023,34 @@ func releaseLeases(tx *bolt.Tx, lease time.Duration) error {
 
 // Ack deletes an outgoing entry the next hop has accepted.
 func (s *Store) Ack(id ID) error {
-	var missing bool
-	err := s.batch(func(tx *bolt.Tx) error {
-		q := bOutgoing
-		if tx.Bucket(q).Get(id[:]) == nil && s.isTaken(id[:]) {
-			q = bPool
+	var found bool
+	err := s.batch(func(tx *bolt.Tx) (err error) {
+		found, err = s.ackIn(tx, id)
+		if found && err == nil {
+			err = bump(tx, CounterSent, 1)
 		}
-		missing = tx.Bucket(q).Get(id[:]) == nil
-		if missing {
-			return nil
-		}
-		if err := s.deleteEntry(tx, q, id[:]); err != nil {
-			return err
-		}
-		return bump(tx, CounterSent, 1)
+		return err
 	})
 	s.untake(id)
-	if err == nil && missing {
+	if err == nil && !found {
 		err = ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("pool: ack %v: %w", id, err)
 	}
 	return nil
+}
+
+// ackIn deletes an acknowledged entry: from the outgoing queue, or from
+// the pool if TakePool handed it out. found is false if it is in neither.
+func (s *Store) ackIn(tx *bolt.Tx, id ID) (found bool, err error) {
+	q := bOutgoing
+	if tx.Bucket(q).Get(id[:]) == nil {
+		if q = bPool; !s.isTaken(id[:]) || tx.Bucket(q).Get(id[:]) == nil {
+			return false, nil
+		}
+	}
+	return true, s.deleteEntry(tx, q, id[:])
 }
 
 // AckMany is Ack for many entries (from Due or TakePool), in one commit.
@@ -1057,16 +1062,13 @@ func (s *Store) AckMany(ids []ID) error {
 	err := s.batch(func(tx *bolt.Tx) error {
 		acked := 0
 		for _, id := range ids {
-			q := bOutgoing
-			if tx.Bucket(q).Get(id[:]) == nil {
-				if q = bPool; !s.isTaken(id[:]) || tx.Bucket(q).Get(id[:]) == nil {
-					continue
-				}
-			}
-			if err := s.deleteEntry(tx, q, id[:]); err != nil {
+			found, err := s.ackIn(tx, id)
+			if err != nil {
 				return err
 			}
-			acked++
+			if found {
+				acked++
+			}
 		}
 		return bump(tx, CounterSent, uint64(acked))
 	})
