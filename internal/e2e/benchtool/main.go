@@ -309,11 +309,11 @@ func cmdLoad(args []string) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			loop := sendLoop
+			var sub submitter = &dataSubmitter{addr: *smtpAddr}
 			if *via == "mailout" {
-				loop = sendLoopMailout(out)
+				sub = mailoutSubmitter{out}
 			}
-			if err := loop(ctx, *smtpAddr, *rcpt, total, &idx, &sent, next); err != nil {
+			if err := sendLoop(ctx, sub, *rcpt, total, &idx, &sent, next); err != nil {
 				errc <- err
 				cancel()
 			}
@@ -344,16 +344,55 @@ func cmdLoad(args []string) error {
 	return nil
 }
 
-// sendLoop sends mails over one connection until all are taken, then
-// QUITs. A new connection is opened after an error reply.
-func sendLoop(ctx context.Context, addr, rcpt string, total int, idx, sent *atomic.Int64, next func(int) ([]byte, error)) error {
-	var c *smtp.Client
-	defer func() {
-		if c != nil {
-			c.Quit()
-			c.Close()
+// A submitter hands one mail to the node.
+type submitter interface {
+	submit(ctx context.Context, rcpt string, mail []byte) error
+	close()
+}
+
+// dataSubmitter keeps one go-smtp connection and uses DATA; a new
+// connection is opened after an error.
+type dataSubmitter struct {
+	addr string
+	c    *smtp.Client
+}
+
+func (d *dataSubmitter) submit(_ context.Context, rcpt string, mail []byte) (err error) {
+	if d.c == nil {
+		if d.c, err = smtp.Dial(d.addr); err == nil {
+			err = d.c.Hello("bench.localhost")
 		}
-	}()
+	}
+	if err == nil {
+		err = sendOne(d.c, rcpt, mail)
+	}
+	if err != nil {
+		d.close()
+	}
+	return err
+}
+
+func (d *dataSubmitter) close() {
+	if d.c != nil {
+		d.c.Quit()
+		d.c.Close()
+		d.c = nil
+	}
+}
+
+// mailoutSubmitter sends as a mixgo node does.
+type mailoutSubmitter struct{ out mailout.Sender }
+
+func (m mailoutSubmitter) submit(ctx context.Context, rcpt string, mail []byte) error {
+	return m.out.Send(ctx, "nobody@localhost", []string{rcpt}, mail)
+}
+
+func (mailoutSubmitter) close() {}
+
+// sendLoop submits mails until all are taken, retrying each up to 20
+// times.
+func sendLoop(ctx context.Context, s submitter, rcpt string, total int, idx, sent *atomic.Int64, next func(int) ([]byte, error)) error {
+	defer s.close()
 	for {
 		i := int(idx.Add(1) - 1)
 		if i >= total {
@@ -367,55 +406,14 @@ func sendLoop(ctx context.Context, addr, rcpt string, total int, idx, sent *atom
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if c == nil {
-				if c, err = smtp.Dial(addr); err == nil {
-					err = c.Hello("bench.localhost")
-				}
-			}
-			if err == nil {
-				err = sendOne(c, rcpt, mail)
-			}
-			if err == nil {
+			if err = s.submit(ctx, rcpt, mail); err == nil {
 				sent.Add(1)
 				break
-			}
-			if c != nil {
-				c.Close()
-				c = nil
 			}
 			if attempt >= 20 {
 				return fmt.Errorf("mail %d: %w", i, err)
 			}
 			time.Sleep(100 * time.Millisecond)
-		}
-	}
-}
-
-// sendLoopMailout is sendLoop with the sender a mixgo node uses.
-func sendLoopMailout(out mailout.Sender) func(ctx context.Context, addr, rcpt string, total int, idx, sent *atomic.Int64, next func(int) ([]byte, error)) error {
-	return func(ctx context.Context, _, rcpt string, total int, idx, sent *atomic.Int64, next func(int) ([]byte, error)) error {
-		for {
-			i := int(idx.Add(1) - 1)
-			if i >= total {
-				return nil
-			}
-			mail, err := next(i)
-			if err != nil {
-				return err
-			}
-			for attempt := 0; ; attempt++ {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if err = out.Send(ctx, "nobody@localhost", []string{rcpt}, mail); err == nil {
-					sent.Add(1)
-					break
-				}
-				if attempt >= 20 {
-					return fmt.Errorf("mail %d: %w", i, err)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
 		}
 	}
 }
